@@ -1,0 +1,4 @@
+"""``python -m emojisketch``: the same as the ``emojisketch`` console script."""
+from .cli import main
+
+raise SystemExit(main())
