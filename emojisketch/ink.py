@@ -29,6 +29,7 @@ FRAME = 256.0  # Google's vector frame
 LINE_WIDTH = 16.0  # in frame units
 PADDING = 16.0  # in frame units, each side
 RDP_EPSILON = 2.0
+MAX_COORDINATE = 1e9  # far past any screen; keeps spans and scales finite
 _SCALE = SIDE / (FRAME + 2 * PADDING + LINE_WIDTH)  # frame units -> pixels
 _MARGIN = PADDING + LINE_WIDTH / 2  # frame units left of the drawing
 _RADIUS_PX = LINE_WIDTH / 2 * _SCALE
@@ -53,6 +54,8 @@ class Stroke:
             raise InkError("a stroke has no points")
         if not np.isfinite(pts).all():
             raise InkError("a stroke has NaN or infinite coordinates")
+        if np.abs(pts).max() > MAX_COORDINATE:
+            raise InkError(f"a stroke has coordinates beyond +/-{MAX_COORDINATE:g}")
         object.__setattr__(self, "points", pts)
         for name in ("t", "pressure"):
             extra = getattr(self, name)

@@ -1,0 +1,210 @@
+"""The two updatable classifiers that sit on the frozen embedding, as Core ML 3 defines them.
+
+Both take unit embeddings ``(B, D)`` and return probabilities over their ``classes``. Neither
+is changed in place: arrays are read-only, and learning makes a new object
+(:meth:`KNNClassifier.with_entries`, :meth:`NNHeadClassifier.with_params`). The training loop
+of the neural head lives in :mod:`emojisketch.update`; here are only the maths of prediction
+and the bookkeeping of labels.
+
+* :class:`KNNClassifier`: Core ML's ``KNearestNeighborsClassifier`` with a linear index,
+  squared Euclidean distance and inverse-distance weighting. The base emoji live in it as
+  entries too (their cosine-head prototypes, stored at radius ``prototype_radius`` > 1 so
+  that a user's example at the same angle is nearer: see :mod:`emojisketch.model`).
+* :class:`NNHeadClassifier`: one inner-product layer (weight + bias) and a softmax, the only
+  kind of neural network Core ML can keep training with a cross-entropy loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MIN_DISTANCE = 1e-6  # squared distances below this count as this (an exact copy of an entry)
+
+
+def _frozen(a: np.ndarray, dtype=np.float32) -> np.ndarray:
+    a = np.array(a, dtype=dtype, copy=True)
+    a.setflags(write=False)
+    return a
+
+
+def _distinct(labels: list[str]) -> list[str]:
+    """Labels in order of first appearance."""
+    return list(dict.fromkeys(labels))
+
+
+class KNNClassifier:
+    """k nearest neighbours, exactly as Core ML's KNearestNeighborsClassifier computes them.
+
+    For a query ``q`` (float32, converted to float64 for the arithmetic) and stored entries
+    ``e_i`` with labels ``y_i`` (i = 0..N-1):
+
+    1. ``d_i = max(|q|^2 + |e_i|^2 - 2 q.e_i, MIN_DISTANCE)``: squared Euclidean distance,
+       floored at 1e-6 so that an exact copy of an entry gets a weight of 1e6 (in practice
+       all the probability, shared equally between exact copies) instead of dividing by zero.
+    2. The ``k`` smallest ``d_i`` (all of them when N < k); ties go to the lower index
+       (a stable sort of ``d``).
+    3. ``w_i = 1 / d_i`` for those k; ``P(label) = sum(w_i for y_i == label) / sum(w_i)``.
+       Labels not among the k get probability 0.
+
+    ``classes`` (the output columns) are the distinct labels in order of first appearance
+    among the entries; :meth:`rank` orders equal probabilities by that order, then labels
+    with probability 0 by their nearest entry (to fill a list of suggestions).
+    The first ``n_base`` entries are the base emoji's prototypes; the rest are user examples.
+    """
+
+    def __init__(self, embeddings: np.ndarray, labels: list[str], k: int = 3, n_base: int = 0,
+                 prototype_radius: float = 1.0):
+        embeddings = np.asarray(embeddings, dtype=np.float32).reshape(len(labels), -1)
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        self.embeddings = _frozen(embeddings)  # (N, D)
+        self.labels = [str(x) for x in labels]  # (N,)
+        self.k = int(k)
+        self.n_base = int(n_base)
+        self.prototype_radius = float(prototype_radius)
+        self.classes = _distinct(self.labels)
+        index = {c: j for j, c in enumerate(self.classes)}
+        self._label_idx = np.array([index[x] for x in self.labels], dtype=np.int64)
+        self._sq_norms = (self.embeddings.astype(np.float64) ** 2).sum(axis=1)
+
+    kind = "knn"
+
+    @property
+    def dim(self) -> int:
+        return self.embeddings.shape[1]
+
+    @property
+    def n_examples(self) -> int:
+        return len(self.labels) - self.n_base
+
+    def distances(self, emb: np.ndarray) -> np.ndarray:
+        """(B, N) squared Euclidean distances, floored at MIN_DISTANCE (float64)."""
+        q = np.asarray(emb, dtype=np.float32).astype(np.float64).reshape(-1, self.dim)
+        d = (q**2).sum(axis=1)[:, None] + self._sq_norms[None, :] - 2.0 * q @ self.embeddings.T.astype(np.float64)
+        return np.maximum(d, MIN_DISTANCE)
+
+    def _neighbours(self, d: np.ndarray) -> np.ndarray:
+        k = min(self.k, d.shape[1])
+        return np.argsort(d, axis=1, kind="stable")[:, :k]  # (B, k)
+
+    def predict_proba(self, emb: np.ndarray) -> np.ndarray:
+        """(B, len(classes)) probabilities; each row sums to 1."""
+        d = self.distances(emb)
+        out = np.zeros((len(d), len(self.classes)), dtype=np.float64)
+        if d.shape[1] == 0:
+            return out.astype(np.float32)
+        nn = self._neighbours(d)
+        w = 1.0 / np.take_along_axis(d, nn, axis=1)
+        rows = np.repeat(np.arange(len(d)), nn.shape[1])
+        np.add.at(out, (rows, self._label_idx[nn].reshape(-1)), w.reshape(-1))
+        out /= out.sum(axis=1, keepdims=True)
+        return out.astype(np.float32)
+
+    def rank(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(order (B, C) of class indices best first, probabilities (B, C)).
+
+        Classes with probability > 0 come first by probability; then the rest by the distance
+        of their nearest entry, so a list of five suggestions is always full.
+        """
+        p = self.predict_proba(emb)
+        d = self.distances(emb)
+        nearest = np.full((len(d), len(self.classes)), np.inf)
+        np.minimum.at(nearest, (np.arange(len(d))[:, None], self._label_idx[None, :]), d)
+        order = np.lexsort((np.arange(p.shape[1])[None, :].repeat(len(p), 0), nearest, -p), axis=1)
+        return order, p
+
+    def with_entries(self, embeddings: np.ndarray, labels: list[str], k: int | None = None) -> "KNNClassifier":
+        """A new classifier with these entries appended (Core ML's k-NN update)."""
+        emb = np.asarray(embeddings, dtype=np.float32).reshape(len(labels), self.dim)
+        return KNNClassifier(np.concatenate([self.embeddings, emb]), self.labels + list(labels),
+                             self.k if k is None else k, self.n_base, self.prototype_radius)
+
+    # -- files --------------------------------------------------------------------------
+    def to_state(self) -> tuple[dict[str, np.ndarray], dict]:
+        return ({"knn.embeddings": np.asarray(self.embeddings)},
+                {"kind": "knn", "labels": self.labels, "k": self.k, "n_base": self.n_base,
+                 "prototype_radius": self.prototype_radius})
+
+    @classmethod
+    def from_state(cls, tensors: dict[str, np.ndarray], config: dict) -> "KNNClassifier":
+        return cls(tensors["knn.embeddings"], config["labels"], config["k"], config["n_base"],
+                   config.get("prototype_radius", 1.0))
+
+
+@dataclass(frozen=True)
+class NNHeadClassifier:
+    """One inner product and a softmax: ``P = softmax(emb @ weight.T + bias)``.
+
+    ``weight`` (C, D) and ``bias`` (C,) are float32; ``classes`` names the C rows; the first
+    ``n_base`` are the base emoji. ``replay`` (M, D) and ``replay_labels`` keep the unit
+    embeddings of the user's past examples, so that a later update trains on them again and
+    the head does not forget them (as an app passing all its stored drawings to Core ML would).
+    Hyperparameters of updates live in the model's update description, not here.
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray
+    classes: list[str]
+    n_base: int = 0
+    replay: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    replay_labels: list[str] = field(default_factory=list)
+
+    kind = "nn"
+
+    def __post_init__(self) -> None:
+        w = _frozen(self.weight)
+        b = _frozen(np.asarray(self.bias).reshape(-1))
+        if w.ndim != 2 or b.shape != (w.shape[0],) or len(self.classes) != w.shape[0]:
+            raise ValueError(f"head shapes do not agree: weight {w.shape}, bias {b.shape}, "
+                             f"{len(self.classes)} classes")
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError("a neural head's classes must be distinct")
+        r = _frozen(np.asarray(self.replay, np.float32).reshape(len(self.replay_labels), w.shape[1]))
+        object.__setattr__(self, "weight", w)
+        object.__setattr__(self, "bias", b)
+        object.__setattr__(self, "classes", [str(c) for c in self.classes])
+        object.__setattr__(self, "replay", r)
+        object.__setattr__(self, "replay_labels", [str(c) for c in self.replay_labels])
+
+    @property
+    def dim(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def n_examples(self) -> int:
+        return len(self.replay_labels)
+
+    def logits(self, emb: np.ndarray) -> np.ndarray:
+        q = np.asarray(emb, dtype=np.float32).reshape(-1, self.dim)
+        return q @ self.weight.T + self.bias
+
+    def predict_proba(self, emb: np.ndarray) -> np.ndarray:
+        z = self.logits(emb).astype(np.float64)
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def rank(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = self.predict_proba(emb)
+        return np.argsort(-p, axis=1, kind="stable"), p
+
+    def with_params(self, weight: np.ndarray, bias: np.ndarray, classes: list[str],
+                    replay: np.ndarray, replay_labels: list[str]) -> "NNHeadClassifier":
+        return NNHeadClassifier(weight, bias, classes, self.n_base, replay, replay_labels)
+
+    # -- files --------------------------------------------------------------------------
+    def to_state(self) -> tuple[dict[str, np.ndarray], dict]:
+        return ({"nn.weight": np.asarray(self.weight), "nn.bias": np.asarray(self.bias),
+                 "nn.replay": np.asarray(self.replay)},
+                {"kind": "nn", "classes": self.classes, "n_base": self.n_base,
+                 "replay_labels": self.replay_labels})
+
+    @classmethod
+    def from_state(cls, tensors: dict[str, np.ndarray], config: dict) -> "NNHeadClassifier":
+        return cls(tensors["nn.weight"], tensors["nn.bias"], config["classes"], config["n_base"],
+                   tensors["nn.replay"], config["replay_labels"])
+
+
+CLASSIFIERS = {"knn": KNNClassifier, "nn": NNHeadClassifier}
