@@ -28,6 +28,15 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _existing_mode(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)`` to fill a temporary file, then move it to ``path`` atomically."""
     path = Path(path)
@@ -36,6 +45,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
+        # mkstemp makes the file private (0600); give it the mode a plain open() would.
+        os.chmod(tmp, _existing_mode(path))
         write(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())

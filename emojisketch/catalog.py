@@ -81,10 +81,8 @@ def svg_path(text: str) -> Path | None:
 
 def _base_words() -> dict[str, list[str]]:
     """emoji -> Quick, Draw! words of the base classes."""
-    try:  # TODO(D): drop the guard once emojis.py lands
-        from .emojis import category_emoji
-    except ImportError:
-        return {}
+    from .emojis import category_emoji
+
     out: dict[str, list[str]] = {}
     for word, emoji in category_emoji().items():
         out.setdefault(emoji, []).append(word.lower())
@@ -145,8 +143,9 @@ def _score(entry: Entry, query: str, terms: list[str]) -> int | None:
         return 2
     if all(any(w.startswith(t) for w in all_words) for t in terms):
         return 3
+    # Inside words only for longer terms: "cat" should not find "identification card".
     haystack = " ".join((entry.name, *entry.keywords))
-    if all(t in haystack for t in terms):
+    if all(len(t) >= 4 for t in terms) and all(t in haystack for t in terms):
         return 4
     return None
 

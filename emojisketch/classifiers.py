@@ -49,14 +49,17 @@ class KNNClassifier:
        Labels not among the k get probability 0.
 
     ``classes`` (the output columns) are the distinct labels in order of first appearance
-    among the entries; :meth:`rank` orders equal probabilities by that order, then labels
-    with probability 0 by their nearest entry (to fill a list of suggestions).
+    among the entries. :meth:`rank` orders labels by probability, then (ties, and the labels
+    with probability 0, which fill a list of suggestions) by the distance of their nearest
+    entry, then by class order.
     The first ``n_base`` entries are the base emoji's prototypes; the rest are user examples.
     """
 
     def __init__(self, embeddings: np.ndarray, labels: list[str], k: int = 3, n_base: int = 0,
                  prototype_radius: float = 1.0):
-        embeddings = np.asarray(embeddings, dtype=np.float32).reshape(len(labels), -1)
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        if embeddings.ndim != 2 or len(embeddings) != len(labels):
+            raise ValueError(f"{len(labels)} labels for embeddings of shape {embeddings.shape}")
         if k < 1:
             raise ValueError("k must be at least 1")
         self.embeddings = _frozen(embeddings)  # (N, D)
@@ -182,6 +185,8 @@ class NNHeadClassifier:
 
     def predict_proba(self, emb: np.ndarray) -> np.ndarray:
         z = self.logits(emb).astype(np.float64)
+        if z.shape[1] == 0:
+            return z.astype(np.float32)
         z -= z.max(axis=1, keepdims=True)
         e = np.exp(z)
         return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)

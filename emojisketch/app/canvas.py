@@ -87,7 +87,7 @@ class Canvas(QWidget):
     """Collects strokes; undo/redo/clear; tells when the drawing changed and when it settled."""
 
     changed = Signal()  # a stroke was added, undone, redone, or the canvas cleared
-    settled = Signal()  # SETTLE_MS after the last stroke ended (not after undo/clear)
+    settled = Signal()  # SETTLE_MS after the last stroke ended, or after an undo/redo
 
     def __init__(self, parent: QWidget | None = None, settle_ms: int = SETTLE_MS):
         super().__init__(parent)
@@ -226,7 +226,11 @@ class Canvas(QWidget):
         self._timer.start()
 
     def _after_edit(self) -> None:
-        self._timer.stop()
+        # What is left of the drawing deserves fresh predictions, after the same short wait.
+        if self._strokes:
+            self._timer.start()
+        else:
+            self._timer.stop()
         self._cache = None
         self.update()
         self.changed.emit()

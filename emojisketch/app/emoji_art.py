@@ -44,7 +44,11 @@ def emoji_pixmap(text: str, size: int = 64, device_ratio: float = 1.0) -> QPixma
 
 
 def emoji_icon(text: str, size: int = 64) -> QIcon:
-    return QIcon(emoji_pixmap(text, size))
+    """The picture as an icon that looks the same selected (no tint over the colours)."""
+    pixmap = emoji_pixmap(text, size)
+    icon = QIcon(pixmap)
+    icon.addPixmap(pixmap, QIcon.Selected)
+    return icon
 
 
 def _draw_unknown(painter: QPainter, text: str, side: int) -> None:

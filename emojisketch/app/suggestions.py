@@ -8,7 +8,7 @@ for the right emoji in the picker. The widget only shows and reports; the window
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QKeySequence
+from PySide6.QtGui import QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QToolButton, QWidget
 
 from .. import catalog
@@ -34,7 +34,9 @@ class SuggestionBar(QWidget):
             button.setIconSize(QSize(ICON, ICON))
             button.setMinimumSize(ICON + 28, ICON + 34)
             button.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
-            button.setShortcut(QKeySequence(str(i + 1)))
+            # Not button.setShortcut: setText() replaces a button's shortcut with its mnemonic.
+            key = QShortcut(QKeySequence(str(i + 1)), self)
+            key.activated.connect(lambda i=i: self.buttons[i].isEnabled() and self._clicked(i))
             button.setAutoRaise(False)
             button.clicked.connect(lambda _=False, i=i: self._clicked(i))
             layout.addWidget(button)
@@ -42,7 +44,8 @@ class SuggestionBar(QWidget):
         self.none_button = QToolButton(self)
         self.none_button.setText("None of\nthese…")
         self.none_button.setMinimumSize(ICON + 28, ICON + 34)
-        self.none_button.setShortcut(QKeySequence("0"))
+        key = QShortcut(QKeySequence("0"), self)
+        key.activated.connect(lambda: self.none_button.isEnabled() and self.none_button.click())
         self.none_button.setToolTip("Pick the right emoji from the list (0)")
         self.none_button.clicked.connect(self.none_of_these)
         layout.addWidget(self.none_button)

@@ -1,0 +1,179 @@
+"""The drawing network as a Core ML neural network, and back.
+
+:func:`embedding_spec` writes a :class:`~emojisketch.net.DrawingNet` layer by layer with
+coremltools' ``NeuralNetworkBuilder`` (not ``ct.convert``): every layer is one the numpy
+interpreter (:mod:`.interpret`) knows, and none is newer than iOS 12, so the network runs on
+Core ML 3. Batch norm stays a layer of its own (not folded into the convolution) so that
+:func:`net_from_spec` can read back exactly the tensors of the torch model::
+
+    drawing (28x28 grayscale image, scaled by 1/255 to [0, 1])
+      -> per block: conv3x3 -> batchnorm -> ReLU -> conv3x3 -> batchnorm -> ReLU [-> maxpool 2x2]
+      -> global average pool -> flatten -> inner product (proj) -> L2 normalise -> embedding (D,)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..checkpoint import net_from_tensors
+from ..errors import ModelFileError
+from ..net import DrawingNet, NetConfig
+from . import specio
+
+INPUT = "drawing"
+OUTPUT = "embedding"
+SIDE = 28
+IMAGE_SCALE = 1.0 / 255.0
+L2_EPSILON = 1e-12  # torch's F.normalize floors the norm at 1e-12; Core ML adds eps inside sqrt
+INPUT_DOC = ("A 28x28 grayscale drawing, white strokes on black, rendered by emojisketch's ink "
+             "pipeline (Google's Quick, Draw! rendering); pixel values 0-255.")
+OUTPUT_DOC = "Unit-length embedding of the drawing (L2-normalised)."
+
+
+def _np(t) -> np.ndarray:
+    return t.detach().cpu().numpy().astype(np.float32)
+
+
+def embedding_spec(net: DrawingNet):
+    """A neuralNetwork spec (version 4) computing ``net.embed`` from a 28x28 image."""
+    builder_mod = specio.builder_module()
+    from coremltools.models import datatypes  # noqa: PLC0415  (imported quietly above)
+
+    dim = net.config.embed_dim
+    b = builder_mod.NeuralNetworkBuilder(
+        [(INPUT, datatypes.Array(1, SIDE, SIDE))], [(OUTPUT, datatypes.Array(dim))],
+        use_float_arraytype=True)
+    b.set_pre_processing_parameters(image_input_names=[INPUT], image_scale=IMAGE_SCALE)
+    blob = INPUT
+    for i, block in enumerate(net.blocks):
+        for j, (conv, bn) in enumerate(((block.conv1, block.bn1), (block.conv2, block.bn2)), 1):
+            w = _np(conv.weight)  # (out, in, kh, kw); the builder wants (kh, kw, in, out)
+            name = f"block{i}_conv{j}"
+            b.add_convolution(name, kernel_channels=w.shape[1], output_channels=w.shape[0],
+                              height=w.shape[2], width=w.shape[3], stride_height=1,
+                              stride_width=1, border_mode="same", groups=1,
+                              W=w.transpose(2, 3, 1, 0), b=None, has_bias=False,
+                              input_name=blob, output_name=name)
+            b.add_batchnorm(f"block{i}_bn{j}", w.shape[0], gamma=_np(bn.weight),
+                            beta=_np(bn.bias), mean=_np(bn.running_mean),
+                            variance=_np(bn.running_var), input_name=name,
+                            output_name=f"block{i}_bn{j}", epsilon=float(bn.eps))
+            b.add_activation(f"block{i}_relu{j}", "RELU", f"block{i}_bn{j}", f"block{i}_relu{j}")
+            blob = f"block{i}_relu{j}"
+        if block.pool:
+            b.add_pooling(f"block{i}_pool", height=2, width=2, stride_height=2, stride_width=2,
+                          layer_type="MAX", padding_type="VALID", input_name=blob,
+                          output_name=f"block{i}_pool")
+            blob = f"block{i}_pool"
+    b.add_pooling("gap", height=1, width=1, stride_height=1, stride_width=1,
+                  layer_type="AVERAGE", padding_type="VALID", input_name=blob,
+                  output_name="gap", is_global=True)
+    b.add_flatten("flatten", mode=0, input_name="gap", output_name="flatten")
+    w = _np(net.proj.weight)  # (D, C): Core ML's inner product stores (C_out, C_in) too
+    b.add_inner_product("proj", W=w, b=_np(net.proj.bias), input_channels=w.shape[1],
+                        output_channels=w.shape[0], has_bias=True, input_name="flatten",
+                        output_name="proj")
+    b.add_l2_normalize("l2norm", "proj", OUTPUT, epsilon=L2_EPSILON)
+    spec = b.spec
+    spec.specificationVersion = specio.SPEC_VERSION
+    specio.describe_image(spec.description.input[0], INPUT, SIDE, INPUT_DOC)
+    specio.describe_array(spec.description.output[0], OUTPUT, (dim,), OUTPUT_DOC)
+    return spec
+
+
+# --- reading a DrawingNet back -------------------------------------------------------------
+
+class _Layers:
+    """Walks a layer list, insisting on the DrawingNet pattern."""
+
+    def __init__(self, layers):
+        self.layers, self.i = list(layers), 0
+
+    def peek(self):
+        return self.layers[self.i] if self.i < len(self.layers) else None
+
+    def take(self, kind: str):
+        layer = self.peek()
+        if layer is None or layer.WhichOneof("layer") != kind:
+            found = "the end" if layer is None else f"a {layer.WhichOneof('layer')} layer"
+            raise ModelFileError(f"the embedding is not an emojisketch DrawingNet: expected a "
+                                 f"{kind} layer at position {self.i}, found {found}")
+        self.i += 1
+        return layer
+
+
+def _bad(why: str) -> ModelFileError:
+    return ModelFileError(f"the embedding is not an emojisketch DrawingNet: {why}")
+
+
+def net_from_spec(spec) -> DrawingNet:
+    """Rebuild the DrawingNet (eval mode, no base head) whose weights the spec holds."""
+    if spec.WhichOneof("Type") != "neuralNetwork":
+        raise _bad(f"it is a {spec.WhichOneof('Type')} model, not a neural network")
+    nn = spec.neuralNetwork
+    scales = [p.scaler.channelScale for p in nn.preprocessing if p.HasField("scaler")]
+    if len(scales) != 1 or not np.isclose(scales[0], IMAGE_SCALE, rtol=1e-6):
+        raise _bad("its input is not scaled by 1/255")
+    walk, tensors, channels, pools, c_in = _Layers(nn.layers), {}, [], [], 1
+    while (layer := walk.peek()) is not None and layer.WhichOneof("layer") == "convolution":
+        i = len(channels)
+        for j in (1, 2):
+            conv = walk.take("convolution").convolution
+            if (list(conv.kernelSize) != [3, 3] or list(conv.stride or [1, 1]) != [1, 1]
+                    or conv.WhichOneof("ConvolutionPaddingType") != "same" or conv.hasBias
+                    or conv.isDeconvolution or conv.nGroups not in (0, 1)
+                    or any(d != 1 for d in conv.dilationFactor)):
+                raise _bad(f"convolution {i}.{j} is not a plain 3x3 same-padded one")
+            c_out = conv.outputChannels
+            if conv.kernelChannels != c_in:
+                raise _bad(f"convolution {i}.{j} takes {conv.kernelChannels} channels, not {c_in}")
+            w = specio.floats(conv.weights)
+            if w.size != c_out * c_in * 9:
+                raise _bad(f"convolution {i}.{j} has {w.size} weights")
+            tensors[f"blocks.{i}.conv{j}.weight"] = w.reshape(c_out, c_in, 3, 3)
+            bn = walk.take("batchnorm").batchnorm
+            if bn.channels != c_out or bn.computeMeanVar or bn.instanceNormalization:
+                raise _bad(f"batch norm {i}.{j} does not fit its convolution")
+            if not np.isclose(bn.epsilon, 1e-5, rtol=1e-3):
+                raise _bad(f"batch norm {i}.{j} has epsilon {bn.epsilon}, not 1e-5")
+            for key, field in (("weight", bn.gamma), ("bias", bn.beta),
+                               ("running_mean", bn.mean), ("running_var", bn.variance)):
+                v = specio.floats(field)
+                if v.size != c_out:
+                    raise _bad(f"batch norm {i}.{j} has {v.size} {key} values, not {c_out}")
+                tensors[f"blocks.{i}.bn{j}.{key}"] = v
+            tensors[f"blocks.{i}.bn{j}.num_batches_tracked"] = np.array(0, dtype=np.int64)
+            act = walk.take("activation").activation
+            if act.WhichOneof("NonlinearityType") != "ReLU":
+                raise _bad(f"activation {i}.{j} is not a ReLU")
+            c_in = c_out
+        pool = walk.peek()
+        is_pool = (pool is not None and pool.WhichOneof("layer") == "pooling"
+                   and not pool.pooling.globalPooling)
+        if is_pool:
+            p = walk.take("pooling").pooling
+            if (p.type != 0 or list(p.kernelSize) != [2, 2] or list(p.stride) != [2, 2]
+                    or p.WhichOneof("PoolingPaddingType") != "valid"
+                    or any(a.startEdgeSize or a.endEdgeSize
+                           for a in p.valid.paddingAmounts.borderAmounts)):
+                raise _bad(f"the pooling after block {i} is not a 2x2 max pool")
+        channels.append(c_out)
+        pools.append(is_pool)
+    if not channels:
+        raise _bad("it has no convolution blocks")
+    gap = walk.take("pooling").pooling
+    if not gap.globalPooling or gap.type != 1:
+        raise _bad("it does not end in a global average pool")
+    walk.take("flatten")
+    ip = walk.take("innerProduct").innerProduct
+    if ip.inputChannels != c_in or not ip.hasBias:
+        raise _bad("its projection does not fit the last block")
+    dim = int(ip.outputChannels)
+    tensors["proj.weight"] = specio.floats(ip.weights).reshape(dim, c_in)
+    tensors["proj.bias"] = specio.floats(ip.bias)
+    walk.take("l2normalize")
+    if walk.peek() is not None:
+        raise _bad("it has extra layers after the L2 normalisation")
+    tensors["prototypes"] = np.zeros((0, dim), dtype=np.float32)
+    config = NetConfig(channels=tuple(channels), pool=tuple(pools), embed_dim=dim, n_classes=0)
+    return net_from_tensors(config, tensors)

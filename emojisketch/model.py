@@ -1,0 +1,393 @@
+"""The updatable model: the frozen drawing net's embedding, then an updatable classifier.
+
+``UpdatableModel`` is what the app predicts with, what an update task returns a new copy of,
+what the store saves and what the Core ML exporter converts. It is never changed in place.
+
+How the base emoji live in each classifier:
+
+* k-NN: one entry per base emoji, its cosine-head prototype ``normalize(net.prototypes)``
+  scaled to radius ``prototype_radius`` (default 1.1). A query is a unit vector, so a prototype
+  at the same angle as a user's example is ``r**2 - 1 + 2(1 - r) cos`` farther (at least
+  ``(r - 1)**2``): where the user's drawing and a base emoji disagree, the user's example wins.
+  The top-1 over the prototypes alone is still the cosine head's top-1. Core ML's own on-device
+  k-NN update appends each example once, unscaled, so the exported model keeps this rule.
+* neural head: ``weight = net.head_weights()`` (scale * unit prototypes), ``bias = 0``, which
+  gives exactly the base net's probabilities until the first update.
+
+The model also describes how it can be updated (:meth:`UpdatableModel.update_description`),
+as a Core ML model's update description does; :func:`check_parameters` validates overrides.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import checkpoint, ink
+from .atomic import atomic_write_bytes
+from .classifiers import KNNClassifier, NNHeadClassifier
+from .errors import EmojisketchError, ModelFileError
+from .net import DrawingNet, NetConfig
+
+FORMAT = "emojisketch.model/1"
+KINDS = ("knn", "nn")
+DEFAULT_KIND = "knn"
+DEFAULT_PROTOTYPE_RADIUS = 1.1
+
+
+class ParameterError(EmojisketchError, ValueError):
+    """An update parameter that the model does not have, or a value outside its range."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One taught drawing. ``image`` (28x28) may stand in for ``drawing`` (bitmap data)."""
+
+    drawing: ink.Drawing | None
+    label: str
+    id: int | None = None
+    created: float | None = None
+    image: np.ndarray | None = None
+
+    def to_image(self) -> np.ndarray:
+        if self.image is not None:
+            return np.asarray(self.image, dtype=np.float32).reshape(ink.SIDE, ink.SIDE)
+        if self.drawing is None:
+            raise ValueError("an example needs a drawing or an image")
+        return ink.to_image(self.drawing)
+
+
+# -- update parameters -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Param:
+    default: object
+    type: str  # "int", "float" or "choice"
+    min: float | None = None
+    max: float | None = None
+    allowed: tuple | None = None
+    help: str = ""
+
+    def check(self, name: str, value: object) -> object:
+        if self.type == "choice":
+            if value not in self.allowed:
+                raise ParameterError(f"{name} must be one of {', '.join(map(str, self.allowed))}, not {value!r}")
+            return value
+        try:
+            v = int(value) if self.type == "int" else float(value)
+            if self.type == "int" and v != float(value):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ParameterError(f"{name} must be a whole number" if self.type == "int"
+                                 else f"{name} must be a number") from None
+        if not (self.min <= v <= self.max):
+            raise ParameterError(f"{name} must be between {self.min} and {self.max}, not {v}")
+        return v
+
+
+PARAMETERS: dict[str, dict[str, Param]] = {
+    "knn": {
+        "k": Param(3, "int", 1, 25, help="neighbours that vote (Core ML numberOfNeighbors)"),
+        "augment": Param(0, "int", 0, 8, help="jittered copies of each drawing also stored"),
+    },
+    "nn": {
+        "epochs": Param(10, "int", 1, 100, help="passes over the training examples"),
+        "learning_rate": Param(0.05, "float", 1e-5, 1.0, help="optimizer step size"),
+        "mini_batch_size": Param(16, "int", 1, 256, help="examples per optimizer step"),
+        "optimizer": Param("adam", "choice", allowed=("sgd", "adam"), help="SGD (with momentum) or Adam"),
+        "momentum": Param(0.9, "float", 0.0, 0.99, help="SGD momentum (ignored by Adam)"),
+        "replay": Param(32, "int", 0, 1000,
+                        help="base-emoji prototypes mixed into each epoch so the head does not forget them"),
+        "augment": Param(2, "int", 0, 8, help="jittered copies of each drawing trained on"),
+    },
+}
+
+
+def check_parameters(kind: str, values: dict | None) -> dict:
+    """``values`` validated against ``kind``'s parameters, with the defaults filled in."""
+    specs = PARAMETERS[kind]
+    out = {name: p.default for name, p in specs.items()}
+    for name, value in (values or {}).items():
+        if name not in specs:
+            raise ParameterError(f"a {kind} model has no update parameter {name!r} "
+                                 f"(it has {', '.join(specs)})")
+        out[name] = specs[name].check(name, value)
+    return out
+
+
+def describe_parameters(kind: str, values: dict | None = None) -> dict:
+    """name -> {default, type, min, max or allowed, help}, defaults from ``values``."""
+    out = {}
+    for name, p in PARAMETERS[kind].items():
+        d = {k: v for k, v in asdict(p).items() if v is not None}
+        if values is not None and name in values:
+            d["default"] = values[name]
+        if "allowed" in d:
+            d["allowed"] = list(d["allowed"])
+        out[name] = d
+    return out
+
+
+# -- the frozen embedding, with batch norm folded into the convolutions for speed ---------
+
+class _Embedder:
+    """``net.embed`` for inference: the same numbers (to ~1e-7), about 20% faster."""
+
+    def __init__(self, net: DrawingNet):
+        self.layers = []
+        for block in net.blocks:
+            for conv, bn, pool in ((block.conv1, block.bn1, False), (block.conv2, block.bn2, block.pool)):
+                s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                w = (conv.weight * s[:, None, None, None]).detach().clone()
+                b = (bn.bias - bn.running_mean * s).detach().clone()
+                self.layers.append((w, b, pool))
+        self.proj_w = net.proj.weight.detach().clone()
+        self.proj_b = net.proj.bias.detach().clone()
+
+    @torch.inference_mode()
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).reshape(-1, 1, ink.SIDE, ink.SIDE)
+        for w, b, pool in self.layers:
+            x = torch.relu_(F.conv2d(x, w, b, padding=1))
+            if pool:
+                x = F.max_pool2d(x, 2)
+        x = F.linear(x.mean(dim=(2, 3)), self.proj_w, self.proj_b)
+        return F.normalize(x, dim=1).numpy()
+
+
+# -- the model ---------------------------------------------------------------------------
+
+class UpdatableModel:
+    """A frozen net plus a classifier; ``predict`` maps a drawing to ranked emoji."""
+
+    def __init__(self, net: DrawingNet, classifier: KNNClassifier | NNHeadClassifier,
+                 meta: dict | None = None, parameters: dict | None = None,
+                 anchors: np.ndarray | None = None, _embedder=None):
+        self.net = net.eval().requires_grad_(False)
+        self.classifier = classifier
+        # (n_base, D) unit vectors: where each base emoji's drawings lie in the embedding space.
+        self.anchors = base_anchors(net, anchors)
+        self.kind = classifier.kind
+        self.parameters = check_parameters(self.kind, parameters)  # this model's update defaults
+        if self.kind == "knn":
+            self.parameters["k"] = classifier.k
+        self.meta = dict(meta or {})
+        self.meta.update(kind=self.kind, n_examples=int(self.meta.get("n_examples", 0)))
+        self._embedder = _embedder or _Embedder(self.net)
+
+    def __repr__(self) -> str:
+        return (f"UpdatableModel(kind={self.kind!r}, labels={len(self.labels)}, "
+                f"n_examples={self.meta['n_examples']})")
+
+    @property
+    def labels(self) -> list[str]:
+        return self.classifier.classes
+
+    @property
+    def base_labels(self) -> list[str]:
+        return list(self.net.config.labels)
+
+    def derive(self, classifier, meta_updates: dict | None = None,
+               parameters: dict | None = None) -> "UpdatableModel":
+        """A new model: the same frozen net with another classifier of the same kind (or of
+        another kind, with ``parameters`` for it)."""
+        params = self.parameters if parameters is None else parameters
+        return UpdatableModel(self.net, classifier, dict(self.meta, **(meta_updates or {})),
+                              params, self.anchors, self._embedder)
+
+    # -- prediction ----------------------------------------------------------------------
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """(N, 28, 28) images -> (N, D) float32 unit embeddings."""
+        images = np.asarray(images, dtype=np.float32).reshape(-1, ink.SIDE, ink.SIDE)
+        if len(images) == 0:
+            return np.zeros((0, self.net.config.embed_dim), np.float32)
+        return np.concatenate([self._embedder(images[i : i + 512]) for i in range(0, len(images), 512)])
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        """(N, len(labels)) probabilities, rows summing to 1."""
+        return self.classifier.predict_proba(self.embed(images))
+
+    def predict(self, drawing_or_image, top: int = 5) -> list[tuple[str, float]]:
+        """Ranked (label, probability) pairs, best first. The k-NN fills the list past its
+        nonzero labels with the next-nearest labels at probability 0."""
+        if isinstance(drawing_or_image, ink.Drawing):
+            image = ink.to_image(drawing_or_image)
+        else:
+            image = np.asarray(drawing_or_image, dtype=np.float32)
+        order, p = self.classifier.rank(self.embed(image))
+        return [(self.labels[j], float(p[0, j])) for j in order[0, :top]]
+
+    # -- description ---------------------------------------------------------------------
+    def update_description(self) -> dict:
+        """What an update takes, as a Core ML model's update description says it."""
+        return {
+            "kind": self.kind,
+            "kinds": list(KINDS),
+            "is_updatable": True,
+            "training_inputs": [
+                {"name": "drawing", "type": "ink", "shape": [ink.SIDE, ink.SIDE],
+                 "description": "strokes (emojisketch.ink.Drawing) or a 28x28 image in [0, 1]"},
+                {"name": "label", "type": "string", "description": "the emoji the drawing means"},
+            ],
+            "parameters": describe_parameters(self.kind, self.parameters),
+            # what with_kind(kind) would offer, for a settings screen
+            "parameters_by_kind": {kind: describe_parameters(kind) for kind in KINDS},
+            "outputs": {"label": "the most likely emoji",
+                        "probabilities": f"one per label ({len(self.labels)} now)"},
+            "prototype_radius": getattr(self.classifier, "prototype_radius", None),
+        }
+
+    # -- kinds ---------------------------------------------------------------------------
+    def with_kind(self, kind: str) -> "UpdatableModel":
+        """The same knowledge in the other classifier. The user's examples carry over (k-NN
+        entries <-> the head's replay memory); a new label's head row starts at the scaled
+        mean of its examples, and is trained by the next update."""
+        if kind not in KINDS:
+            raise ParameterError(f"the classifier kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        if kind == self.kind:
+            return self
+        base = from_net(self.net, kind, anchors=self.anchors,
+                        prototype_radius=getattr(self.classifier, "prototype_radius", DEFAULT_PROTOTYPE_RADIUS))
+        c = self.classifier
+        if kind == "nn":
+            emb, labels = c.embeddings[c.n_base :], c.labels[c.n_base :]
+            head = add_classes(base.classifier, emb, labels, self.net.config.scale)
+            new = head.with_params(head.weight, head.bias, head.classes, emb, labels)
+        else:
+            new = base.classifier.with_entries(c.replay, c.replay_labels)
+        return self.derive(new, parameters=base.parameters)
+
+    # -- files ---------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the whole model (net weights included) atomically to one safetensors file."""
+        tensors = checkpoint.net_tensors(self.net, prefix="net.")
+        c_tensors, c_config = self.classifier.to_state()
+        tensors.update(c_tensors)
+        tensors["anchors"] = np.asarray(self.anchors)
+        meta = {"format": FORMAT, "net_config": json.dumps(self.net.config.to_dict()),
+                "classifier": json.dumps(c_config), "parameters": json.dumps(self.parameters),
+                "meta": json.dumps(self.meta)}
+        return atomic_write_bytes(path, checkpoint.pack(tensors, meta))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "UpdatableModel":
+        tensors, meta = checkpoint.unpack(path, FORMAT)
+        name = Path(path).name
+        try:
+            config = NetConfig.from_dict(json.loads(meta["net_config"]))
+            c_config = json.loads(meta["classifier"])
+            parameters = json.loads(meta["parameters"])
+            model_meta = json.loads(meta["meta"])
+            net = checkpoint.net_from_tensors(config, tensors, prefix="net.")
+            kind = c_config["kind"]
+            classifier = {"knn": KNNClassifier, "nn": NNHeadClassifier}[kind].from_state(tensors, c_config)
+            if classifier.dim != config.embed_dim:
+                raise ValueError(f"classifier width {classifier.dim} != embedding {config.embed_dim}")
+            return cls(net, classifier, model_meta, parameters, tensors["anchors"])
+        except ModelFileError:
+            raise
+        except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
+            raise ModelFileError(f"{name} is not a readable emojisketch model ({exc})") from None
+
+
+# -- building ----------------------------------------------------------------------------
+
+def add_classes(head: NNHeadClassifier, emb: np.ndarray, labels: list[str], scale: float) -> NNHeadClassifier:
+    """The head grown by one row per label it does not know: ``scale * normalize(mean emb)``."""
+    new = [c for c in dict.fromkeys(labels) if c not in head.classes]
+    if not new:
+        return head
+    emb, labels_arr = np.asarray(emb, np.float32), np.asarray(labels)
+    rows = []
+    for c in new:
+        m = emb[labels_arr == c].mean(axis=0)
+        rows.append(scale * m / max(float(np.linalg.norm(m)), 1e-12))
+    weight = np.concatenate([head.weight, np.asarray(rows, np.float32)])
+    bias = np.concatenate([head.bias, np.zeros(len(new), np.float32)])
+    return head.with_params(weight, bias, head.classes + new, head.replay, head.replay_labels)
+
+
+def base_anchors(net: DrawingNet, anchors=None) -> np.ndarray:
+    """(n_classes, D) read-only unit vectors for the base emoji: ``anchors`` if given (the
+    class centroids of the base training drawings), else the cosine head's prototypes."""
+    n, d = net.config.n_classes, net.config.embed_dim
+    if anchors is None:
+        with torch.no_grad():
+            a = F.normalize(net.prototypes.detach(), dim=1).numpy()
+    else:
+        a = np.asarray(anchors, dtype=np.float32)
+        if a.shape != (n, d) or not np.isfinite(a).all():
+            raise ModelFileError(f"base anchors of shape {a.shape} do not fit a net of {n} emoji x {d}")
+        norms = np.linalg.norm(a, axis=1, keepdims=True)
+        if not np.allclose(norms, 1.0, atol=1e-5):  # unit already: kept bit for bit
+            a = a / np.maximum(norms, 1e-12)
+    a = np.array(a, dtype=np.float32)
+    a.setflags(write=False)
+    return a
+
+
+def class_centroids(model: "UpdatableModel", images: np.ndarray, label_index: np.ndarray) -> np.ndarray:
+    """(n_classes, D) unit means of the embeddings of ``images`` (N, 28, 28) whose base class
+    index is ``label_index`` (N,): the anchors to store as ``extra["centroids"]`` beside a base
+    net. A class with no image keeps its prototype."""
+    emb = model.embed(images)
+    label_index = np.asarray(label_index)
+    out = np.array(base_anchors(model.net))
+    for c in np.unique(label_index):
+        m = emb[label_index == c].mean(axis=0)
+        out[c] = m / max(float(np.linalg.norm(m)), 1e-12)
+    return out
+
+
+def from_net(net: DrawingNet, kind: str = DEFAULT_KIND, base_extra: dict | None = None,
+             prototype_radius: float = DEFAULT_PROTOTYPE_RADIUS, anchors=None,
+             **params) -> UpdatableModel:
+    """A model that knows the net's base emoji and no user examples.
+
+    The base emoji's anchors are ``anchors``, else ``base_extra["centroids"]`` (the base
+    checkpoint's class centroids), else the cosine head's prototypes; the k-NN stores them at
+    ``prototype_radius``. ``params`` are update defaults (``k`` for the k-NN; epochs,
+    learning_rate... for the head).
+    """
+    if kind not in KINDS:
+        raise ParameterError(f"the classifier kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    params = check_parameters(kind, params)
+    net = copy.deepcopy(net).eval().requires_grad_(False)  # the model's own, never trained again
+    cfg = net.config
+    labels = list(cfg.labels) or [str(i) for i in range(cfg.n_classes)]
+    base_extra = dict(base_extra or {})
+    if anchors is None:
+        anchors = base_extra.get("centroids")
+    base_extra.pop("centroids", None)  # kept once, as the anchors tensor
+    anchors = base_anchors(net, anchors)
+    with torch.no_grad():
+        head = net.head_weights().detach().numpy()
+    if kind == "knn":
+        classifier = KNNClassifier(prototype_radius * anchors, labels, params["k"], len(labels), prototype_radius)
+    else:
+        classifier = NNHeadClassifier(head, np.zeros(len(labels), np.float32), labels, len(labels))
+    sha = checkpoint.tensors_sha256(checkpoint.net_tensors(net))
+    meta = {"version": 1, "n_examples": 0, "updates": 0, "base_sha256": sha, "base": base_extra}
+    return UpdatableModel(net, classifier, meta, params, anchors)
+
+
+def load_model(path: str | os.PathLike | None = None, kind: str | None = None) -> UpdatableModel:
+    """A model from a file: a saved UpdatableModel, or a base net (``None``: the shipped
+    ``models/base.safetensors``) wrapped with the ``kind`` of classifier (default k-NN)."""
+    path = Path(checkpoint.BASE_MODEL if path is None else path)
+    if not path.exists():
+        hint = " (train it with `emojisketch train-base`)" if path == checkpoint.BASE_MODEL else ""
+        raise ModelFileError(f"no model file at {path}{hint}")
+    _, meta = checkpoint.unpack(path)
+    if meta.get("format") == checkpoint.FORMAT:
+        net, extra = checkpoint.load_net(path)
+        return from_net(net, kind or DEFAULT_KIND, base_extra=extra)
+    model = UpdatableModel.load(path)
+    return model.with_kind(kind) if kind else model

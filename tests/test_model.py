@@ -1,0 +1,161 @@
+"""The updatable model: base emoji in both classifiers, predictions, description, files."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from emojisketch import checkpoint, ink, quickdraw
+from emojisketch.errors import ModelFileError
+from emojisketch.model import (DEFAULT_PROTOTYPE_RADIUS, Example, ParameterError, UpdatableModel,
+                               check_parameters, class_centroids, from_net, load_model)
+from emojisketch.net import DrawingNet, NetConfig
+from emojisketch.update import UpdateTask
+
+torch.set_num_threads(1)
+SAMPLE = Path(__file__).parent / "data" / "quickdraw_sample.ndjson"
+EMOJI = ["🍎", "🐱", "🐟", "🚲", "👁️", "💎"]
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    return DrawingNet(NetConfig(channels=(8, 16, 16), embed_dim=32, n_classes=6, labels=EMOJI)).eval()
+
+
+@pytest.fixture(scope="module")
+def records():
+    return list(quickdraw.read(SAMPLE))[::7]
+
+
+@pytest.fixture(scope="module")
+def images(records):
+    return np.stack([ink.to_image(r.drawing) for r in records])
+
+
+def test_embedding_is_the_nets_unit_embedding(net, images):
+    model = from_net(net)
+    emb = model.embed(images)
+    with torch.no_grad():
+        ref = net.embed(torch.from_numpy(images)[:, None]).numpy()
+    assert emb.dtype == np.float32 and emb.shape == (len(images), 32)
+    np.testing.assert_allclose(emb, ref, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+
+
+def test_untaught_models_agree_with_the_base_cosine_head(net, images):
+    with torch.no_grad():
+        logits = net(torch.from_numpy(images)[:, None]).numpy()
+    knn, head = from_net(net, "knn"), from_net(net, "nn")
+    assert knn.labels == EMOJI and head.labels == EMOJI
+    # The head is the base net's softmax; the k-NN's top-1 is the nearest prototype.
+    ref = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(head.predict_proba(images), ref / ref.sum(1, keepdims=True), atol=1e-5)
+    assert (knn.predict_proba(images).argmax(1) == logits.argmax(1)).all()
+
+
+@pytest.mark.parametrize("kind", ["knn", "nn"])
+def test_predict_ranks_five_labels_consistent_with_predict_proba(net, records, kind):
+    model = from_net(net, kind)
+    ranked = model.predict(records[0].drawing, top=5)
+    p = model.predict_proba(ink.to_image(records[0].drawing)[None])[0]
+    assert len(ranked) == 5 and len({label for label, _ in ranked}) == 5
+    assert p.sum() == pytest.approx(1.0, abs=1e-5)
+    assert ranked[0] == (model.labels[int(p.argmax())], pytest.approx(float(p.max())))
+    probs = [q for _, q in ranked]
+    assert probs == sorted(probs, reverse=True)
+    assert model.predict(ink.to_image(records[0].drawing), top=2) == ranked[:2]
+
+
+def test_update_description_names_parameters_and_training_inputs(net):
+    knn = from_net(net, "knn", k=5)
+    d = knn.update_description()
+    assert d["kind"] == "knn"
+    assert d["parameters"]["k"] == {**d["parameters"]["k"], "default": 5, "min": 1, "max": 25}
+    assert [i["name"] for i in d["training_inputs"]] == ["drawing", "label"]
+    nn = from_net(net, "nn").update_description()["parameters"]
+    assert set(nn) >= {"epochs", "learning_rate", "mini_batch_size", "optimizer"}
+    assert nn["optimizer"]["allowed"] == ["sgd", "adam"]
+    for p in nn.values():
+        assert "default" in p and ("allowed" in p or p["min"] <= p["default"] <= p["max"])
+
+
+def test_parameters_are_checked():
+    assert check_parameters("nn", {"epochs": 3})["epochs"] == 3
+    for bad in ({"epochs": 0}, {"epochs": 2.5}, {"optimizer": "rmsprop"}, {"k": 3}, {"learning_rate": "x"}):
+        with pytest.raises(ParameterError):
+            check_parameters("nn", bad)
+
+
+@pytest.mark.parametrize("kind", ["knn", "nn"])
+def test_saved_model_predicts_exactly_as_before(net, records, images, tmp_path, kind):
+    base = from_net(net, kind, base_extra={"holdout_words": ["cat"]})
+    taught = UpdateTask(base, [Example(r.drawing, r.word) for r in records[:6]], {"augment": 1}).run()
+    path = taught.save(tmp_path / "m.safetensors")
+    again = UpdatableModel.load(path)
+    assert again.kind == kind and again.labels == taught.labels
+    assert np.array_equal(again.predict_proba(images), taught.predict_proba(images))
+    assert again.meta == taught.meta and again.meta["base"]["holdout_words"] == ["cat"]
+    assert again.parameters == taught.parameters
+
+
+def test_broken_and_foreign_files_raise_model_file_error(net, tmp_path):
+    path = from_net(net).save(tmp_path / "m.safetensors")
+    data = path.read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(data[: len(data) // 2])
+    flipped = bytearray(data)
+    flipped[-10] ^= 0xFF  # a weight's byte: caught by the hash
+    (tmp_path / "flip.safetensors").write_bytes(bytes(flipped))
+    (tmp_path / "text.safetensors").write_text("hello")
+    for name in ("cut", "flip", "text", "missing"):
+        with pytest.raises(ModelFileError):
+            UpdatableModel.load(tmp_path / f"{name}.safetensors")
+    base = checkpoint.save_net(net, tmp_path / "base.safetensors")
+    with pytest.raises(ModelFileError, match="emojisketch.net"):
+        UpdatableModel.load(base)  # a base net is not a personalized model...
+    assert load_model(base, kind="nn").kind == "nn"  # ...but load_model wraps it
+    with pytest.raises(ModelFileError):
+        load_model(tmp_path / "nowhere.safetensors")
+
+
+def test_load_model_reads_a_saved_model_and_changes_its_kind(net, records, tmp_path):
+    taught = UpdateTask(from_net(net, "knn"), [Example(records[0].drawing, "🐙")]).run()
+    path = taught.save(tmp_path / "m.safetensors")
+    assert load_model(path).kind == "knn"
+    as_nn = load_model(path, kind="nn")
+    assert as_nn.kind == "nn" and "🐙" in as_nn.labels and as_nn.meta["n_examples"] == 1
+    back = as_nn.with_kind("knn")
+    assert back.labels == taught.labels
+    assert np.array_equal(back.classifier.embeddings, taught.classifier.embeddings)
+    with pytest.raises(ParameterError):
+        taught.with_kind("svm")
+
+
+def test_example_needs_a_drawing_or_an_image(records):
+    img = ink.to_image(records[0].drawing)
+    assert np.array_equal(Example(None, "x", image=img).to_image(), img)
+    with pytest.raises(ValueError):
+        Example(None, "x").to_image()
+
+
+def test_base_anchors_are_the_checkpoints_class_centroids(net, images, tmp_path):
+    model = from_net(net)
+    np.testing.assert_allclose(model.anchors, model.classifier.embeddings / DEFAULT_PROTOTYPE_RADIUS, atol=1e-6)
+    index = np.arange(len(images)) % 6
+    cent = class_centroids(model, images, index)
+    np.testing.assert_allclose(cent[2], model.embed(images[index == 2]).mean(0)
+                               / np.linalg.norm(model.embed(images[index == 2]).mean(0)), atol=1e-6)
+    path = checkpoint.save_net(net, tmp_path / "base.safetensors",
+                               extra={"centroids": cent.tolist(), "holdout_words": ["cat"]})
+    for kind in ("knn", "nn"):
+        m = load_model(path, kind=kind)
+        np.testing.assert_allclose(m.anchors, cent, atol=1e-6)
+        assert "centroids" not in m.meta["base"] and m.meta["base"]["holdout_words"] == ["cat"]
+        again = UpdatableModel.load(m.save(tmp_path / f"{kind}.safetensors"))
+        assert np.array_equal(again.anchors, m.anchors)
+    knn = load_model(path, kind="knn").classifier
+    np.testing.assert_allclose(knn.embeddings, DEFAULT_PROTOTYPE_RADIUS * cent, atol=1e-6)
+    bad = checkpoint.save_net(net, tmp_path / "bad.safetensors", extra={"centroids": [[0.0] * 32] * 5})
+    with pytest.raises(ModelFileError, match="anchors"):
+        load_model(bad)

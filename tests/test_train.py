@@ -1,0 +1,96 @@
+"""Training the base model: a tiny run on real doodles, the split by drawing, and DDP."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emojisketch import cli, dataset, emojis
+from emojisketch.checkpoint import load_net
+
+BASE = Path(__file__).parent / "data" / "base"
+TINY = ["--data", str(BASE), "--epochs", "4", "--batch-size", "16", "--holdout-words", "1",
+        "--workers", "0", "--quiet", "--epoch-cap", "24"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("train") / "base.safetensors"
+    assert cli.main(["train-base", "--out", str(out), *TINY]) == 0
+    return out
+
+
+def test_a_tiny_run_learns_and_saves_a_model_that_loads_back(trained):
+    net, extra = load_net(trained)
+    history = extra["history"]
+    assert len(history) == 4
+    assert history[-1]["loss"] < history[0]["loss"]
+    table = emojis.category_emoji()
+    # the head knows the emoji of the words with one, in the table's order; not anvil or fence
+    assert net.config.labels == [table[w] for w in ("apple", "cat", "fish", "moon", "sun")]
+    assert net.config.n_classes == 5 == net.prototypes.shape[0]
+    assert extra["words"] == ["apple", "cat", "fish", "moon", "sun"]
+    assert extra["credit"] == "Quick, Draw! dataset by Google Creative Lab, CC BY 4.0"
+    assert len(extra["holdout_words"]) == 1 and extra["holdout_words"][0] in ("anvil", "fence")
+    assert extra["command"].startswith("emojisketch train-base")
+    assert extra["split"]["test_percent"] == 15.0 and extra["duration_s"] > 0
+    assert {"test_top1", "test_top3", "quick_fewshot"} <= set(extra["figures"])
+
+
+def test_a_holdout_word_list_from_a_file_is_kept_out(tmp_path):
+    words = tmp_path / "holdout.txt"
+    words.write_text("# kept for few-shot\nfence\nanvil\n")
+    out = tmp_path / "m.safetensors"
+    args = [a if a != "1" else str(words) for a in TINY]
+    assert cli.main(["train-base", "--out", str(out), *args, "--epochs", "1"]) == 0
+    assert load_net(out)[1]["holdout_words"] == ["anvil", "fence"]
+
+
+def test_the_split_never_puts_one_drawing_on_both_sides():
+    by_word, _ = dataset.word_files(BASE)
+    split = dataset.Split(test_percent=40.0)
+    items = dataset.load_word("apple", by_word["apple"])
+    keys = [it.key for it in items]
+    assert len(keys) == len(set(keys))  # each drawing once
+    train, test = dataset.split_items(items, split)
+    assert train and test and not {it.key for it in train} & {it.key for it in test}
+    # thin/bitmap rows 0-7 are the 8 simplified drawings; rows 21 and 22 the 2 raw ones
+    image_keys = {it.key for it in items if it.drawing is None}
+    assert not image_keys & {f"apple#{i}" for i in [*range(8), 21, 22]}
+    assert {"apple#8", "apple#20", "apple#23"} <= image_keys
+    assert sum(it.source == "raw" for it in items) == 2
+    # the side is a property of the drawing: the same whichever process or run asks
+    assert [split.is_test(k) for k in keys] == [dataset.Split(40.0).is_test(k) for k in keys]
+    assert dataset.Split(40.0, salt="other").is_test != split.is_test
+
+
+def test_bitmap_rows_take_the_side_of_their_simplified_line():
+    by_word, _ = dataset.word_files(BASE)
+    files = by_word["apple"]
+    items = dataset.load_word("apple", files)
+    # a bitmap row whose drawing we hold as strokes is never an item of its own
+    images = [it for it in items if it.source == "bitmap"]
+    assert [it.key for it in images] == ["apple#8", "apple#9"]
+
+
+def test_holdout_words_are_chosen_among_words_without_an_emoji():
+    words = ["anvil", "fence", "bench", "pliers"]
+    a = dataset.pick_holdout(words, 2, seed=0)
+    assert a == dataset.pick_holdout(words, 2, seed=0) and len(a) == 2 and set(a) <= set(words)
+    assert "bench" not in dataset.pick_holdout(words, 3, seed=0, avoid={"bench"})
+
+
+@pytest.mark.slow
+def test_two_processes_train_with_ddp(tmp_path):
+    out = tmp_path / "ddp.safetensors"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+           "--master_port=29531", "-m", "emojisketch", "train-base", "--out", str(out),
+           *[a for a in TINY if a != "--quiet"], "--epochs", "2"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "2 process(es)" in done.stderr
+    net, extra = load_net(out)
+    assert extra["processes"] == 2 and extra["command"].startswith("torchrun --nproc_per_node=2")
+    assert net.config.n_classes == 5 and np.isfinite(extra["history"][-1]["loss"])
