@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import _fsync_dir, atomic_write_bytes
+from .atomic import fsync_dir, atomic_write_bytes
 from .errors import StoreError
 
 try:  # POSIX only; elsewhere the thread lock alone guards the pointer
@@ -207,7 +207,7 @@ class ModelFiles:
         """Make a written model file the current one; the oldest beyond ``keep`` go."""
         try:
             fsync_file(path)  # the saver promised durability; make sure before pointing at it
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
             size, digest = file_digest(path)
         except OSError as exc:
             raise StoreError(f"could not write {path}: {exc.strerror or exc}") from None
