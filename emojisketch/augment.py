@@ -10,7 +10,8 @@ every epoch sees new pixels through the one ink pipeline:
   strokes resampled every few units so that straight lines bend, plus a little point noise.
 
 Images (Google's bitmaps, and this project's ``thin/`` renders once thickened) get a small
-random affine warp and a line-width change (grey dilation or erosion), batched in torch.
+random affine warp, a smooth elastic warp and a line-width change (grey dilation or erosion),
+batched in torch.
 
 :func:`thicken_thin` turns a ``thin/`` render (1-pixel lines, drawn from the top-left corner of
 the 28x28 frame at 28/256 pixel a unit) into Google's look: cropped to the ink, placed so that
@@ -114,6 +115,7 @@ class ImageAug:
     scale: float = 0.08  # isotropic scale 1 +- this
     shear: float = 0.08
     translate: float = 1.5  # pixels, uniform +-
+    elastic: float = 1.0  # pixels: amplitude of a smooth random displacement (0: none)
     p_width: float = 0.5  # chance to change the line width
     thicker: float = 0.6  # dilation blended in by up to this much
     thinner: float = 0.4  # erosion blended in by up to this much
@@ -137,6 +139,10 @@ def augment_images(images: torch.Tensor, gen: torch.Generator,
     mat[:, 1, 0], mat[:, 1, 1] = sin, cos
     mat[:, :, 2] = uniform(-aug.translate, aug.translate, 2 * b).view(b, 2) * (2.0 / SIDE)
     grid = F.affine_grid(mat, list(images.shape), align_corners=False)
+    if aug.elastic > 0:  # a 4x4 field of random moves, smoothly upsampled: lines bend
+        field = torch.randn(b, 2, 4, 4, generator=gen) * (aug.elastic * 2.0 / SIDE)
+        field = F.interpolate(field, size=images.shape[-2:], mode="bicubic", align_corners=True)
+        grid = grid + field.permute(0, 2, 3, 1)
     out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     # Line width: blend towards a 3x3 grey dilation (thicker) or erosion (thinner).
     change = torch.rand(b, generator=gen) < aug.p_width

@@ -12,8 +12,8 @@ classifier, which is what ``model.predict_proba`` does, minus the repeated work.
 * :func:`fewshot`: each episode, from the words with at least ``shots + queries`` drawings
   (sorted, then drawn with ``random.Random(seed)``), picks ``ways`` words and for each one
   ``shots`` drawings to teach and ``queries`` others to ask. A fresh copy of the model is
-  taught the shots with the word as the label (a word the base net was trained on, where its
-  checkpoint lists them, is labelled with its emoji instead: see :func:`base_word_labels`).
+  taught the shots with the word as the label (a word the base net was trained on is
+  labelled with its emoji instead: see :func:`base_word_labels`).
   ``nway_top1`` ranks only the taught labels; ``generalized_top1`` ranks every label the
   model knows (the base emoji too).
 * :func:`stream`: every drawing, in a seeded order, is predicted; when the top-1 is wrong the
@@ -32,6 +32,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from . import ink, quickdraw
+from .emojis import category_emoji
 from .errors import DataFormatError, EmojisketchError
 from .model import Example, UpdatableModel
 from .update import UpdateTask
@@ -44,14 +45,18 @@ def holdout_words(model: UpdatableModel) -> list[str] | None:
 
 
 def base_word_labels(model: UpdatableModel) -> dict[str, str]:
-    """word -> base emoji, for the words the base net was trained on, where its checkpoint
-    lists them (extra metadata ``words``, ``base_words`` or ``categories``, in label order)."""
+    """word -> base emoji for the words the base net knows: from its checkpoint's word list
+    (extra ``words`` or ``base_words``, in label order) or else the category table."""
     base = model.meta.get("base", {})
-    for key in ("words", "base_words", "categories"):
+    for key in ("words", "base_words"):
         words = base.get(key)
         if isinstance(words, list) and len(words) == len(model.base_labels):
             return dict(zip(words, model.base_labels))
-    return {}
+    known = set(model.base_labels)
+    try:
+        return {w: e for w, e in category_emoji().items() if e in known}
+    except DataFormatError:
+        return {}
 
 
 def load_drawings(data: str | os.PathLike, words: Iterable[str] | None = None,

@@ -168,12 +168,10 @@ class UpdatableModel:
     """A frozen net plus a classifier; ``predict`` maps a drawing to ranked emoji."""
 
     def __init__(self, net: DrawingNet, classifier: KNNClassifier | NNHeadClassifier,
-                 meta: dict | None = None, parameters: dict | None = None,
-                 anchors: np.ndarray | None = None, _embedder=None):
+                 meta: dict | None = None, parameters: dict | None = None, _embedder=None):
         self.net = net.eval().requires_grad_(False)
         self.classifier = classifier
-        # (n_base, D) unit vectors: where each base emoji's drawings lie in the embedding space.
-        self.anchors = base_anchors(net, anchors)
+        self.prototypes = unit_prototypes(net)  # (n_base, D): the base emoji in embedding space
         self.kind = classifier.kind
         self.parameters = check_parameters(self.kind, parameters)  # this model's update defaults
         if self.kind == "knn":
@@ -200,7 +198,7 @@ class UpdatableModel:
         another kind, with ``parameters`` for it)."""
         params = self.parameters if parameters is None else parameters
         return UpdatableModel(self.net, classifier, dict(self.meta, **(meta_updates or {})),
-                              params, self.anchors, self._embedder)
+                              params, self._embedder)
 
     # -- prediction ----------------------------------------------------------------------
     def embed(self, images: np.ndarray) -> np.ndarray:
@@ -253,8 +251,7 @@ class UpdatableModel:
             raise ParameterError(f"the classifier kind must be one of {', '.join(KINDS)}, not {kind!r}")
         if kind == self.kind:
             return self
-        base = from_net(self.net, kind, anchors=self.anchors,
-                        prototype_radius=getattr(self.classifier, "prototype_radius", DEFAULT_PROTOTYPE_RADIUS))
+        base = from_net(self.net, kind, prototype_radius=getattr(self.classifier, "prototype_radius", DEFAULT_PROTOTYPE_RADIUS))
         c = self.classifier
         if kind == "nn":
             emb, labels = c.embeddings[c.n_base :], c.labels[c.n_base :]
@@ -270,7 +267,6 @@ class UpdatableModel:
         tensors = checkpoint.net_tensors(self.net, prefix="net.")
         c_tensors, c_config = self.classifier.to_state()
         tensors.update(c_tensors)
-        tensors["anchors"] = np.asarray(self.anchors)
         meta = {"format": FORMAT, "net_config": json.dumps(self.net.config.to_dict()),
                 "classifier": json.dumps(c_config), "parameters": json.dumps(self.parameters),
                 "meta": json.dumps(self.meta)}
@@ -290,7 +286,7 @@ class UpdatableModel:
             classifier = {"knn": KNNClassifier, "nn": NNHeadClassifier}[kind].from_state(tensors, c_config)
             if classifier.dim != config.embed_dim:
                 raise ValueError(f"classifier width {classifier.dim} != embedding {config.embed_dim}")
-            return cls(net, classifier, model_meta, parameters, tensors["anchors"])
+            return cls(net, classifier, model_meta, parameters)
         except ModelFileError:
             raise
         except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
@@ -314,47 +310,21 @@ def add_classes(head: NNHeadClassifier, emb: np.ndarray, labels: list[str], scal
     return head.with_params(weight, bias, head.classes + new, head.replay, head.replay_labels)
 
 
-def base_anchors(net: DrawingNet, anchors=None) -> np.ndarray:
-    """(n_classes, D) read-only unit vectors for the base emoji: ``anchors`` if given (the
-    class centroids of the base training drawings), else the cosine head's prototypes."""
-    n, d = net.config.n_classes, net.config.embed_dim
-    if anchors is None:
-        with torch.no_grad():
-            a = F.normalize(net.prototypes.detach(), dim=1).numpy()
-    else:
-        a = np.asarray(anchors, dtype=np.float32)
-        if a.shape != (n, d) or not np.isfinite(a).all():
-            raise ModelFileError(f"base anchors of shape {a.shape} do not fit a net of {n} emoji x {d}")
-        norms = np.linalg.norm(a, axis=1, keepdims=True)
-        if not np.allclose(norms, 1.0, atol=1e-5):  # unit already: kept bit for bit
-            a = a / np.maximum(norms, 1e-12)
-    a = np.array(a, dtype=np.float32)
+def unit_prototypes(net: DrawingNet) -> np.ndarray:
+    """(n_classes, D) read-only: the cosine head's prototypes as unit vectors."""
+    with torch.no_grad():
+        a = F.normalize(net.prototypes.detach(), dim=1).numpy().astype(np.float32)
     a.setflags(write=False)
     return a
 
 
-def class_centroids(model: "UpdatableModel", images: np.ndarray, label_index: np.ndarray) -> np.ndarray:
-    """(n_classes, D) unit means of the embeddings of ``images`` (N, 28, 28) whose base class
-    index is ``label_index`` (N,): the anchors to store as ``extra["centroids"]`` beside a base
-    net. A class with no image keeps its prototype."""
-    emb = model.embed(images)
-    label_index = np.asarray(label_index)
-    out = np.array(base_anchors(model.net))
-    for c in np.unique(label_index):
-        m = emb[label_index == c].mean(axis=0)
-        out[c] = m / max(float(np.linalg.norm(m)), 1e-12)
-    return out
-
-
 def from_net(net: DrawingNet, kind: str = DEFAULT_KIND, base_extra: dict | None = None,
-             prototype_radius: float = DEFAULT_PROTOTYPE_RADIUS, anchors=None,
-             **params) -> UpdatableModel:
+             prototype_radius: float = DEFAULT_PROTOTYPE_RADIUS, **params) -> UpdatableModel:
     """A model that knows the net's base emoji and no user examples.
 
-    The base emoji's anchors are ``anchors``, else ``base_extra["centroids"]`` (the base
-    checkpoint's class centroids), else the cosine head's prototypes; the k-NN stores them at
-    ``prototype_radius``. ``params`` are update defaults (``k`` for the k-NN; epochs,
-    learning_rate... for the head).
+    The k-NN stores the unit prototypes at ``prototype_radius``; the head starts as the net's
+    cosine head. ``params`` are update defaults (``k`` for the k-NN; epochs, learning_rate...
+    for the head).
     """
     if kind not in KINDS:
         raise ParameterError(f"the classifier kind must be one of {', '.join(KINDS)}, not {kind!r}")
@@ -362,20 +332,15 @@ def from_net(net: DrawingNet, kind: str = DEFAULT_KIND, base_extra: dict | None 
     net = copy.deepcopy(net).eval().requires_grad_(False)  # the model's own, never trained again
     cfg = net.config
     labels = list(cfg.labels) or [str(i) for i in range(cfg.n_classes)]
-    base_extra = dict(base_extra or {})
-    if anchors is None:
-        anchors = base_extra.get("centroids")
-    base_extra.pop("centroids", None)  # kept once, as the anchors tensor
-    anchors = base_anchors(net, anchors)
     with torch.no_grad():
         head = net.head_weights().detach().numpy()
     if kind == "knn":
-        classifier = KNNClassifier(prototype_radius * anchors, labels, params["k"], len(labels), prototype_radius)
+        classifier = KNNClassifier(prototype_radius * unit_prototypes(net), labels, params["k"], len(labels), prototype_radius)
     else:
         classifier = NNHeadClassifier(head, np.zeros(len(labels), np.float32), labels, len(labels))
     sha = checkpoint.tensors_sha256(checkpoint.net_tensors(net))
-    meta = {"version": 1, "n_examples": 0, "updates": 0, "base_sha256": sha, "base": base_extra}
-    return UpdatableModel(net, classifier, meta, params, anchors)
+    meta = {"version": 1, "n_examples": 0, "updates": 0, "base_sha256": sha, "base": base_extra or {}}
+    return UpdatableModel(net, classifier, meta, params)
 
 
 def load_model(path: str | os.PathLike | None = None, kind: str | None = None) -> UpdatableModel:

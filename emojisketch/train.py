@@ -36,7 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import dataset, emojis, quickdraw
-from .augment import augment_images
+from .augment import ImageAug, augment_images
 from .checkpoint import BASE_MODEL, save_net
 from .errors import DataFormatError
 from .net import DrawingNet, NetConfig
@@ -58,6 +58,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--margin", type=float, default=0.2, help="CosFace additive margin")
     p.add_argument("--supcon", type=float, default=0.0, help="weight of the contrastive loss")
+    p.add_argument("--mixup", type=float, default=0.0,
+                   help="mixup's Beta(a, a) parameter a (0: no mixup)")
+    p.add_argument("--image-elastic", type=float, default=1.0,
+                   help="pixels of smooth elastic warp for image-only drawings")
     p.add_argument("--channels", default="24,48,96", help="output channels of the 3 blocks")
     p.add_argument("--embed-dim", type=int, default=128)
     p.add_argument("--scale", type=float, default=16.0, help="cosine logit scale")
@@ -157,18 +161,17 @@ def quick_fewshot(net: DrawingNet, images: dict[str, torch.Tensor], ways: int, s
 
 
 @torch.no_grad()
-def recalibrate_bn(net: DrawingNet, train: list, world: int, limit: int = 4096, seed: int = 0):
-    """Batch-norm statistics measured afresh on clean (unaugmented) training drawings, as the
-    app will show them, with the final weights (a short run's moving averages lag behind)."""
-    rng = np.random.default_rng(seed)
-    chosen = [train[i][0] for i in rng.permutation(len(train))[:limit]]
+def recalibrate_bn(net: DrawingNet, batches, world: int):
+    """Batch-norm statistics measured afresh with the final weights, as a plain average over
+    training batches (drawn and augmented as in training): the moving averages of a short
+    run lag behind the weights."""
     bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
     for bn in bns:
         bn.reset_running_stats()
-        bn.momentum = None  # a plain average over every batch seen
+        bn.momentum = None  # a cumulative average over every batch seen
     net.train()
-    for i in range(0, len(chosen), 256):
-        net.embed(torch.from_numpy(np.stack([it.render() for it in chosen[i:i + 256]]))[:, None])
+    for x in batches:
+        net.embed(x)
     for bn in bns:
         bn.momentum = 0.1
         if world > 1:
@@ -221,6 +224,21 @@ def _plan(train: list, epoch_cap: int, rng: np.random.Generator) -> np.ndarray:
         by_class.setdefault(c, []).append(i)
     picks = [rng.permutation(idx)[:epoch_cap] for idx in by_class.values()]
     return rng.permutation(np.concatenate(picks)) if picks else np.zeros(0, dtype=np.int64)
+
+
+def _batches(train: list, args, rng: np.random.Generator, steps: int, seed: tuple):
+    """``steps`` augmented training batches (x, y): strokes re-drawn and rendered in the
+    DataLoader's workers, images warped here in one batched call."""
+    plan = _plan(train, args.epoch_cap, rng)[: steps * args.batch_size]
+    data = dataset.EpochImages([train[i] for i in plan], seed=seed)
+    loader = torch.utils.data.DataLoader(data, batch_size=args.batch_size,
+                                         num_workers=args.workers)
+    gen = torch.Generator().manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
+    image_aug = ImageAug(elastic=args.image_elastic)
+    for x, y, is_image in loader:
+        if is_image.any():
+            x[is_image] = augment_images(x[is_image], gen, image_aug)
+        yield x, y
 
 
 class Progress:
@@ -299,19 +317,20 @@ def run(args: argparse.Namespace) -> int:
     for epoch in range(args.epochs):
         t0 = time.time()
         model.train()
-        plan = _plan(train, args.epoch_cap, rng)[: steps * args.batch_size]
-        data = dataset.EpochImages([train[i] for i in plan], seed=(args.seed, epoch, rank))
-        loader = torch.utils.data.DataLoader(data, batch_size=args.batch_size,
-                                             num_workers=args.workers)
-        gen = torch.Generator().manual_seed(args.seed * 7919 + epoch * 31 + rank)
         sums = np.zeros(3)
-        for step, (x, y, is_image) in enumerate(loader):
-            if is_image.any():
-                x[is_image] = augment_images(x[is_image], gen)
+        for step, (x, y) in enumerate(_batches(train, args, rng, steps, (args.seed, epoch, rank))):
+            lam, partner = 1.0, torch.arange(len(y))
+            if args.mixup > 0:  # drawings laid over each other, the loss shared as they are
+                lam = float(rng.beta(args.mixup, args.mixup))
+                partner = torch.from_numpy(rng.permutation(len(y)))
+                x = lam * x + (1 - lam) * x[partner]
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 emb, logits = model(x)
             emb, logits = emb.float(), logits.float()
             loss = cosface_loss(logits, y, args.scale, args.margin)
+            if lam < 1.0:
+                loss = lam * loss + (1 - lam) * cosface_loss(logits, y[partner], args.scale,
+                                                             args.margin)
             if args.supcon > 0:
                 loss = loss + args.supcon * supcon_loss(emb, y)
             opt.zero_grad(set_to_none=True)
@@ -326,7 +345,9 @@ def run(args: argparse.Namespace) -> int:
                         **{k: round(v, 4) for k, v in figures.items()},
                         "seconds": round(time.time() - t0, 1)})
         log.line(" ".join(f"{k} {v}" for k, v in history[-1].items()))
-    recalibrate_bn(net, train, world, seed=args.seed)
+    n_recal = max(1, min(steps, 4096 // args.batch_size))
+    recalibrate_bn(net, (x for x, _ in _batches(train, args, rng, n_recal, (args.seed, args.epochs, rank))),
+                   world)
     if test_x is not None or world > 1:
         final = base_accuracy(net, test_x, test_y, len(emoji_words), world)
         history[-1].update({k: round(v, 4) for k, v in final.items()}, bn_recalibrated=True)

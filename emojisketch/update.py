@@ -201,7 +201,7 @@ class UpdateTask:
         # The user's items: this batch (with copies) and the examples of earlier updates.
         x_user = torch.from_numpy(np.concatenate([emb, head.replay]))
         y_user = torch.tensor([index[l] for l in labels + head.replay_labels])
-        protos = torch.from_numpy(np.array(self.model.anchors))  # (n_base, D) pseudo-examples
+        protos = torch.from_numpy(np.array(self.model.prototypes))  # (n_base, D) pseudo-examples
         n_replay = min(p["replay"], head.n_base)
         n_items = len(x_user) + n_replay
         batch = p["mini_batch_size"]

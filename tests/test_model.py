@@ -9,7 +9,7 @@ import torch
 from emojisketch import checkpoint, ink, quickdraw
 from emojisketch.errors import ModelFileError
 from emojisketch.model import (DEFAULT_PROTOTYPE_RADIUS, Example, ParameterError, UpdatableModel,
-                               check_parameters, class_centroids, from_net, load_model)
+                               check_parameters, from_net, load_model)
 from emojisketch.net import DrawingNet, NetConfig
 from emojisketch.update import UpdateTask
 
@@ -139,23 +139,14 @@ def test_example_needs_a_drawing_or_an_image(records):
         Example(None, "x").to_image()
 
 
-def test_base_anchors_are_the_checkpoints_class_centroids(net, images, tmp_path):
-    model = from_net(net)
-    np.testing.assert_allclose(model.anchors, model.classifier.embeddings / DEFAULT_PROTOTYPE_RADIUS, atol=1e-6)
-    index = np.arange(len(images)) % 6
-    cent = class_centroids(model, images, index)
-    np.testing.assert_allclose(cent[2], model.embed(images[index == 2]).mean(0)
-                               / np.linalg.norm(model.embed(images[index == 2]).mean(0)), atol=1e-6)
-    path = checkpoint.save_net(net, tmp_path / "base.safetensors",
-                               extra={"centroids": cent.tolist(), "holdout_words": ["cat"]})
-    for kind in ("knn", "nn"):
-        m = load_model(path, kind=kind)
-        np.testing.assert_allclose(m.anchors, cent, atol=1e-6)
-        assert "centroids" not in m.meta["base"] and m.meta["base"]["holdout_words"] == ["cat"]
-        again = UpdatableModel.load(m.save(tmp_path / f"{kind}.safetensors"))
-        assert np.array_equal(again.anchors, m.anchors)
-    knn = load_model(path, kind="knn").classifier
-    np.testing.assert_allclose(knn.embeddings, DEFAULT_PROTOTYPE_RADIUS * cent, atol=1e-6)
-    bad = checkpoint.save_net(net, tmp_path / "bad.safetensors", extra={"centroids": [[0.0] * 32] * 5})
-    with pytest.raises(ModelFileError, match="anchors"):
-        load_model(bad)
+def test_knn_base_emoji_are_prototypes_a_little_farther_out_than_user_examples(net, images):
+    model = from_net(net, "knn")
+    entries = model.classifier.embeddings
+    np.testing.assert_allclose(entries, DEFAULT_PROTOTYPE_RADIUS * model.prototypes, atol=1e-6)
+    # A user's example in exactly the direction of the query's nearest prototype, labelled
+    # otherwise: at the same angle, the user's example is nearer, so it wins.
+    q = model.embed(images[:1])
+    nearest = int(np.argmax(model.prototypes @ q[0]))
+    taught = model.derive(model.classifier.with_entries(model.prototypes[nearest][None], ["🐙"]))
+    assert model.predict(images[0])[0][0] == EMOJI[nearest]
+    assert taught.predict(images[0])[0][0] == "🐙"
