@@ -70,7 +70,8 @@ class KNNClassifier:
         self.classes = _distinct(self.labels)
         index = {c: j for j, c in enumerate(self.classes)}
         self._label_idx = np.array([index[x] for x in self.labels], dtype=np.int64)
-        self._sq_norms = (self.embeddings.astype(np.float64) ** 2).sum(axis=1)
+        self._e64 = self.embeddings.astype(np.float64)
+        self._sq_norms = (self._e64**2).sum(axis=1)
 
     kind = "knn"
 
@@ -85,7 +86,7 @@ class KNNClassifier:
     def distances(self, emb: np.ndarray) -> np.ndarray:
         """(B, N) squared Euclidean distances, floored at MIN_DISTANCE (float64)."""
         q = np.asarray(emb, dtype=np.float32).astype(np.float64).reshape(-1, self.dim)
-        d = (q**2).sum(axis=1)[:, None] + self._sq_norms[None, :] - 2.0 * q @ self.embeddings.T.astype(np.float64)
+        d = (q**2).sum(axis=1)[:, None] + self._sq_norms[None, :] - 2.0 * q @ self._e64.T
         return np.maximum(d, MIN_DISTANCE)
 
     def _neighbours(self, d: np.ndarray) -> np.ndarray:
@@ -94,7 +95,9 @@ class KNNClassifier:
 
     def predict_proba(self, emb: np.ndarray) -> np.ndarray:
         """(B, len(classes)) probabilities; each row sums to 1."""
-        d = self.distances(emb)
+        return self._proba(self.distances(emb))
+
+    def _proba(self, d: np.ndarray) -> np.ndarray:
         out = np.zeros((len(d), len(self.classes)), dtype=np.float64)
         if d.shape[1] == 0:
             return out.astype(np.float32)
@@ -111,14 +114,15 @@ class KNNClassifier:
         Classes with probability > 0 come first by probability; then the rest by the distance
         of their nearest entry, so a list of five suggestions is always full.
         """
-        p = self.predict_proba(emb)
         d = self.distances(emb)
+        p = self._proba(d)
         nearest = np.full((len(d), len(self.classes)), np.inf)
         np.minimum.at(nearest, (np.arange(len(d))[:, None], self._label_idx[None, :]), d)
         order = np.lexsort((np.arange(p.shape[1])[None, :].repeat(len(p), 0), nearest, -p), axis=1)
         return order, p
 
-    def with_entries(self, embeddings: np.ndarray, labels: list[str], k: int | None = None) -> "KNNClassifier":
+    def with_entries(self, embeddings: np.ndarray, labels: list[str],
+                     k: int | None = None) -> "KNNClassifier":
         """A new classifier with these entries appended (Core ML's k-NN update)."""
         emb = np.asarray(embeddings, dtype=np.float32).reshape(len(labels), self.dim)
         return KNNClassifier(np.concatenate([self.embeddings, emb]), self.labels + list(labels),

@@ -78,7 +78,8 @@ class Param:
     def check(self, name: str, value: object) -> object:
         if self.type == "choice":
             if value not in self.allowed:
-                raise ParameterError(f"{name} must be one of {', '.join(map(str, self.allowed))}, not {value!r}")
+                allowed = ", ".join(map(str, self.allowed))
+                raise ParameterError(f"{name} must be one of {allowed}, not {value!r}")
             return value
         try:
             v = int(value) if self.type == "int" else float(value)
@@ -99,12 +100,12 @@ PARAMETERS: dict[str, dict[str, Param]] = {
     },
     "nn": {
         "epochs": Param(10, "int", 1, 100, help="passes over the training examples"),
-        "learning_rate": Param(0.05, "float", 1e-5, 1.0, help="optimizer step size"),
+        "learning_rate": Param(0.01, "float", 1e-5, 1.0, help="optimizer step size"),
         "mini_batch_size": Param(16, "int", 1, 256, help="examples per optimizer step"),
         "optimizer": Param("adam", "choice", allowed=("sgd", "adam"), help="SGD (with momentum) or Adam"),
         "momentum": Param(0.9, "float", 0.0, 0.99, help="SGD momentum (ignored by Adam)"),
         "replay": Param(32, "int", 0, 1000,
-                        help="base-emoji prototypes mixed into each epoch so the head does not forget them"),
+                        help="base-emoji prototypes mixed into each epoch, against forgetting"),
         "augment": Param(2, "int", 0, 8, help="jittered copies of each drawing trained on"),
     },
 }
@@ -153,7 +154,8 @@ class _Embedder:
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).reshape(-1, 1, ink.SIDE, ink.SIDE)
+        x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+        x = x.reshape(-1, 1, ink.SIDE, ink.SIDE)
         for w, b, pool in self.layers:
             x = torch.relu_(F.conv2d(x, w, b, padding=1))
             if pool:
@@ -251,7 +253,8 @@ class UpdatableModel:
             raise ParameterError(f"the classifier kind must be one of {', '.join(KINDS)}, not {kind!r}")
         if kind == self.kind:
             return self
-        base = from_net(self.net, kind, prototype_radius=getattr(self.classifier, "prototype_radius", DEFAULT_PROTOTYPE_RADIUS))
+        radius = getattr(self.classifier, "prototype_radius", DEFAULT_PROTOTYPE_RADIUS)
+        base = from_net(self.net, kind, prototype_radius=radius)
         c = self.classifier
         if kind == "nn":
             emb, labels = c.embeddings[c.n_base :], c.labels[c.n_base :]
@@ -295,7 +298,8 @@ class UpdatableModel:
 
 # -- building ----------------------------------------------------------------------------
 
-def add_classes(head: NNHeadClassifier, emb: np.ndarray, labels: list[str], scale: float) -> NNHeadClassifier:
+def add_classes(head: NNHeadClassifier, emb: np.ndarray, labels: list[str],
+                scale: float) -> NNHeadClassifier:
     """The head grown by one row per label it does not know: ``scale * normalize(mean emb)``."""
     new = [c for c in dict.fromkeys(labels) if c not in head.classes]
     if not new:
@@ -335,7 +339,8 @@ def from_net(net: DrawingNet, kind: str = DEFAULT_KIND, base_extra: dict | None 
     with torch.no_grad():
         head = net.head_weights().detach().numpy()
     if kind == "knn":
-        classifier = KNNClassifier(prototype_radius * unit_prototypes(net), labels, params["k"], len(labels), prototype_radius)
+        classifier = KNNClassifier(prototype_radius * unit_prototypes(net), labels, params["k"],
+                                   n_base=len(labels), prototype_radius=prototype_radius)
     else:
         classifier = NNHeadClassifier(head, np.zeros(len(labels), np.float32), labels, len(labels))
     sha = checkpoint.tensors_sha256(checkpoint.net_tensors(net))

@@ -60,7 +60,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--supcon", type=float, default=0.0, help="weight of the contrastive loss")
     p.add_argument("--mixup", type=float, default=0.0,
                    help="mixup's Beta(a, a) parameter a (0: no mixup)")
-    p.add_argument("--image-elastic", type=float, default=1.0,
+    p.add_argument("--image-elastic", type=float, default=0.0,
                    help="pixels of smooth elastic warp for image-only drawings")
     p.add_argument("--channels", default="24,48,96", help="output channels of the 3 blocks")
     p.add_argument("--embed-dim", type=int, default=128)

@@ -15,8 +15,9 @@ called from any thread (it is checked between mini-batches).
   user's earlier examples (kept as embeddings in the head) and ``replay`` base prototypes per
   epoch as pseudo-examples, so that a few drawings do not make it forget the base emoji.
 
-Augmentation is this module's own small stroke jitter (:func:`jitter`): a random affine map of
-the points before the one ink pipeline renders them.
+Augmentation (``augment`` jittered copies of each drawing) is :mod:`emojisketch.augment`'s, the
+same as the base model's training: strokes changed as a hand would change them, then rendered
+by the one ink pipeline; bitmaps warped as images.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from . import ink
+from .augment import augment_drawing, augment_images
 from .errors import Cancelled, EmojisketchError, InkError
 from .model import Example, ParameterError, UpdatableModel, add_classes, check_parameters
 
@@ -64,29 +66,6 @@ class UpdateEvent:
 
 # -- augmentation --------------------------------------------------------------------------
 
-def jitter(drawing: ink.Drawing, rng: np.random.Generator) -> ink.Drawing:
-    """The drawing under a small random affine map: rotation up to 12 degrees, scale 0.85-1.15
-    on each axis, shear up to 0.15, and a little wobble of each point (2% of its size)."""
-    pts = np.concatenate([s.points for s in drawing.strokes])
-    centre = (pts.min(axis=0) + pts.max(axis=0)) / 2
-    size = float(np.ptp(pts, axis=0).max()) or 1.0
-    a = math.radians(rng.uniform(-12, 12))
-    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
-    shear = np.array([[1.0, rng.uniform(-0.15, 0.15)], [0.0, 1.0]])
-    m = rot @ shear @ np.diag(rng.uniform(0.85, 1.15, size=2))
-    strokes = []
-    for s in drawing.strokes:
-        p = (s.points - centre) @ m.T + centre + rng.normal(0, 0.02 * size / 3, s.points.shape)
-        strokes.append(ink.Stroke(p))
-    return ink.Drawing(tuple(strokes))
-
-
-def _shift_image(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """For examples with no strokes (bitmaps): a shift of up to 2 pixels."""
-    dy, dx = rng.integers(-2, 3, size=2)
-    return np.roll(image, (int(dy), int(dx)), axis=(0, 1))
-
-
 def training_images(examples: list[Example], copies: int, rng: np.random.Generator
                     ) -> tuple[np.ndarray, list[str], np.ndarray]:
     """(images (M, 28, 28), labels, is_original (M,)): each example then its jittered copies."""
@@ -94,11 +73,13 @@ def training_images(examples: list[Example], copies: int, rng: np.random.Generat
     for ex in examples:
         image = ex.to_image()
         images.append(image)
-        for _ in range(copies):
-            if ex.drawing is not None:
-                images.append(ink.to_image(jitter(ex.drawing, rng)))
-            else:
-                images.append(_shift_image(image, rng))
+        if ex.drawing is not None:  # strokes: changed as a hand would, then the one renderer
+            strokes = ink.normalize(ex.drawing)
+            images += [ink.rasterize(augment_drawing(strokes, rng)) for _ in range(copies)]
+        elif copies:  # a bitmap: warped and re-stroked as an image
+            gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+            batch = torch.from_numpy(np.repeat(image[None, None], copies, axis=0))
+            images += list(augment_images(batch, gen)[:, 0].numpy())
         labels += [ex.label] * (1 + copies)
         original += [True] + [False] * copies
     return np.stack(images).astype(np.float32), labels, np.asarray(original)
@@ -167,7 +148,8 @@ class UpdateTask:
         for i in range(0, len(self.examples), 32):  # check for cancel between chunks
             self._check()
             try:
-                im, lab, orig = training_images(self.examples[i : i + 32], self.parameters["augment"], rng)
+                chunk = self.examples[i : i + 32]
+                im, lab, orig = training_images(chunk, self.parameters["augment"], rng)
             except InkError as exc:
                 raise InkError(f"a taught drawing cannot be used: {exc}") from None
             images.append(im), labels.extend(lab), original.append(orig)
