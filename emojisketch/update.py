@@ -176,6 +176,11 @@ class UpdateTask:
     def _train_head(self, rng: np.random.Generator):
         p = self.parameters
         net, head = self.model.net, self.model.classifier
+        n_replay = min(p["replay"], head.n_base)
+        n_items = len(self.examples) * (1 + p["augment"]) + head.n_examples + n_replay
+        batch = p["mini_batch_size"]
+        n_batches = math.ceil(n_items / batch)
+        yield UpdateEvent("began", epochs=p["epochs"], minibatches=n_batches)
         emb, labels, original = self._embed_examples(rng)
         head = add_classes(head, emb[original], [l for l, o in zip(labels, original) if o],
                            net.config.scale)
@@ -184,15 +189,10 @@ class UpdateTask:
         x_user = torch.from_numpy(np.concatenate([emb, head.replay]))
         y_user = torch.tensor([index[l] for l in labels + head.replay_labels])
         protos = torch.from_numpy(np.array(self.model.prototypes))  # (n_base, D) pseudo-examples
-        n_replay = min(p["replay"], head.n_base)
-        n_items = len(x_user) + n_replay
-        batch = p["mini_batch_size"]
-        n_batches = math.ceil(n_items / batch)
         weight = torch.nn.Parameter(torch.from_numpy(np.array(head.weight)))
         bias = torch.nn.Parameter(torch.from_numpy(np.array(head.bias)))
         opt = _optimizer([weight, bias], p)
         gen = torch.Generator().manual_seed(self.seed)
-        yield UpdateEvent("began", epochs=p["epochs"], minibatches=n_batches)
         for epoch in range(p["epochs"]):
             pick = torch.randperm(head.n_base, generator=gen)[:n_replay]
             x = torch.cat([x_user, protos[pick]])
