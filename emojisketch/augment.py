@@ -44,6 +44,11 @@ class StrokeAug:
     spacing: float = 12.0  # resample strokes this often before bending them
 
 
+def scaled(aug: StrokeAug, strength: float) -> StrokeAug:
+    """The same augmentation with every change made ``strength`` times as large or likely."""
+    return StrokeAug(**{k: v * strength if k != "spacing" else v for k, v in vars(aug).items()})
+
+
 def _resample(points: np.ndarray, spacing: float) -> np.ndarray:
     """Points at most ``spacing`` apart along the polyline (original points kept)."""
     if len(points) < 2:

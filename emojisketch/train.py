@@ -35,7 +35,7 @@ import torch.distributed as dist
 import torch.nn as nn
 
 from . import dataset, emojis, quickdraw
-from .augment import ImageAug, augment_images
+from .augment import ImageAug, StrokeAug, augment_images, scaled
 from .checkpoint import BASE_MODEL, save_net
 from .errors import DataFormatError
 from .net import DrawingNet, NetConfig
@@ -61,6 +61,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--supcon", type=float, default=0.0, help="weight of the contrastive loss")
     p.add_argument("--mixup", type=float, default=0.0,
                    help="mixup's Beta(a, a) parameter a (0: no mixup)")
+    p.add_argument("--stroke-aug", type=float, default=1.0,
+                   help="strength of the stroke augmentation (0: none, 1: the defaults)")
     p.add_argument("--image-elastic", type=float, default=0.0,
                    help="pixels of smooth elastic warp for image-only drawings")
     p.add_argument("--channels", default="24,48,96", help="output channels of the 3 blocks")
@@ -129,7 +131,8 @@ def _batches(train: list, args, rng: np.random.Generator, steps: int, seed: tupl
     """``steps`` augmented training batches (x, y): strokes re-drawn and rendered in the
     DataLoader's workers, images warped here in one batched call."""
     plan = _plan(train, args.epoch_cap, rng)[: steps * args.batch_size]
-    data = dataset.EpochImages([train[i] for i in plan], seed=seed)
+    data = dataset.EpochImages([train[i] for i in plan], seed=seed,
+                               aug=scaled(StrokeAug(), args.stroke_aug))
     loader = torch.utils.data.DataLoader(data, batch_size=args.batch_size,
                                          num_workers=args.workers)
     gen = torch.Generator().manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
