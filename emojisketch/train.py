@@ -4,20 +4,21 @@
 
 The net (:mod:`emojisketch.net`) learns a unit embedding with a cosine head over every
 training category, with an additive margin (CosFace: the true class's logit is
-``s * (cos - m)``), which packs the drawings of a category tightly around its prototype: the
-property nearest-neighbour personalization needs. An optional supervised contrastive loss
-pulls drawings of one category together directly. Only the categories with an emoji keep
-their row of the head in the saved model.
+``s * (cos - m)``), which packs the drawings of a category around its prototype: the property
+nearest-neighbour personalization needs (losses and measures: :mod:`emojisketch.training`).
+Only the categories with an emoji keep their row of the head in the saved model.
 
 Data (:mod:`emojisketch.dataset`): at most ``--cap-per-word`` drawings a file are read, so all
 of Google's 50M drawings can be given; the split is by drawing; ``--holdout-words``
 categories (without an emoji) are never read, for the few-shot evaluation. Each epoch takes at
 most ``--epoch-cap`` drawings a category, chosen anew, so the nine categories with 3,000
-bitmaps do not drown those with 100.
+bitmaps do not drown those with 100. Strokes are augmented and re-rendered every epoch
+(:mod:`emojisketch.augment`), in DataLoader workers; images are augmented in batches.
 
 Scales past one machine: under ``torchrun --nproc_per_node=N -m emojisketch train-base``
-each process reads only its share of the categories, and DistributedDataParallel (gloo on
-CPU) averages the gradients.
+each process reads only its share of the categories (files), and DistributedDataParallel
+(gloo on CPU) averages the gradients. Batch norm then normalises each process's batches over
+its own categories; the statistics are averaged over the processes at the end.
 """
 
 from __future__ import annotations
