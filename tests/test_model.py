@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from emojisketch import checkpoint, ink, quickdraw
-from emojisketch.errors import ModelFileError
+from emojisketch.errors import EmojisketchError, ModelFileError
 from emojisketch.model import (DEFAULT_PROTOTYPE_RADIUS, Example, ParameterError, UpdatableModel,
                                check_parameters, from_net, load_model)
 from emojisketch.net import DrawingNet, NetConfig
@@ -150,3 +150,24 @@ def test_knn_base_emoji_are_prototypes_a_little_farther_out_than_user_examples(n
     taught = model.derive(model.classifier.with_entries(model.prototypes[nearest][None], ["🐙"]))
     assert model.predict(images[0])[0][0] == EMOJI[nearest]
     assert taught.predict(images[0])[0][0] == "🐙"
+
+
+def test_lower_precision_inference_is_close_and_leaves_the_model_as_it_was(net, images):
+    model = from_net(net, kind="knn")
+    low = model.with_inference(device="cpu", precision="bfloat16")
+    full, approx = model.embed(images), low.embed(images)
+    assert approx.dtype == np.float32
+    assert np.abs(approx - full).max() < 0.05  # bfloat16 keeps ~3 significant digits
+    assert (low.predict_proba(images).argmax(1) == model.predict_proba(images).argmax(1)).mean() > 0.8
+    assert np.array_equal(model.embed(images), full)  # the float32 model is untouched
+
+
+def test_unknown_device_or_precision_is_a_clear_error(net):
+    model = from_net(net, kind="knn")
+    with pytest.raises(EmojisketchError, match="precision"):
+        model.with_inference(precision="int4")
+    with pytest.raises(EmojisketchError, match="device"):
+        model.with_inference(device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(EmojisketchError, match="no CUDA"):
+            model.with_inference(device="cuda")
