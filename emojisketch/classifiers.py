@@ -9,7 +9,10 @@ and the bookkeeping of labels.
 * :class:`KNNClassifier`: Core ML's ``KNearestNeighborsClassifier`` with a linear index,
   squared Euclidean distance and inverse-distance weighting. The base emoji live in it as
   entries too (their cosine-head prototypes, stored at radius ``prototype_radius`` > 1 so
-  that a user's example at the same angle is nearer: see :mod:`emojisketch.model`).
+  that a user's example at the same angle is nearer: see :mod:`emojisketch.model`). The
+  user's drawings are entries either one by one (``examples``) or as one entry per label, the
+  unit mean of that label's drawings (``class_means``: a nearest-class-mean classifier, which
+  is a k-NN over the means; better when a label has a few drawings, see the model card).
 * :class:`NNHeadClassifier`: one inner-product layer (weight + bias) and a softmax, the only
   kind of neural network Core ML can keep training with a cross-entropy loss.
 """
@@ -52,11 +55,17 @@ class KNNClassifier:
     among the entries. :meth:`rank` orders labels by probability, then (ties, and the labels
     with probability 0, which fill a list of suggestions) by their nearest entry's place in the
     order of step 2.
-    The first ``n_base`` entries are the base emoji's prototypes; the rest are user examples.
+    The first ``n_base`` entries are the base emoji's prototypes; the rest are the user's
+    examples, or with ``entries="class_means"`` one entry per label: the unit-length mean of
+    its examples, which the classifier keeps (``examples``, ``example_labels``) to average
+    again when more come. Either way the entries are all Core ML needs to predict.
     """
 
+    ENTRIES = ("class_means", "examples")
+
     def __init__(self, embeddings: np.ndarray, labels: list[str], k: int = 3, n_base: int = 0,
-                 prototype_radius: float = 1.0):
+                 prototype_radius: float = 1.0, entries: str = "examples",
+                 examples: np.ndarray | None = None, example_labels: list[str] | None = None):
         embeddings = np.asarray(embeddings, dtype=np.float32)
         if embeddings.ndim != 2 or len(embeddings) != len(labels):
             raise ValueError(f"{len(labels)} labels for embeddings of shape {embeddings.shape}")
@@ -67,6 +76,17 @@ class KNNClassifier:
         self.k = int(k)
         self.n_base = int(n_base)
         self.prototype_radius = float(prototype_radius)
+        if entries not in self.ENTRIES:
+            raise ValueError(f"k-NN entries must be one of {', '.join(self.ENTRIES)}, not {entries!r}")
+        self.entries = entries
+        if entries == "class_means":
+            example_labels = [str(x) for x in (example_labels or [])]
+            ex = np.zeros((0, embeddings.shape[1])) if examples is None else examples
+            self.examples = _frozen(np.asarray(ex).reshape(len(example_labels), embeddings.shape[1]))
+            self.example_labels = example_labels
+        else:  # the entries past the prototypes are the examples themselves
+            self.examples = self.embeddings[self.n_base :]
+            self.example_labels = self.labels[self.n_base :]
         self.classes = _distinct(self.labels)
         index = {c: j for j, c in enumerate(self.classes)}
         self._label_idx = np.array([index[x] for x in self.labels], dtype=np.int64)
@@ -81,7 +101,7 @@ class KNNClassifier:
 
     @property
     def n_examples(self) -> int:
-        return len(self.labels) - self.n_base
+        return len(self.example_labels)
 
     def distances(self, emb: np.ndarray) -> np.ndarray:
         """(B, N) squared Euclidean distances, floored at MIN_DISTANCE (float64)."""
@@ -125,23 +145,53 @@ class KNNClassifier:
         place = np.stack([np.unique(row, return_index=True)[1] for row in labels])  # (B, C)
         return np.lexsort((place, -p), axis=1), p
 
-    def with_entries(self, embeddings: np.ndarray, labels: list[str],
-                     k: int | None = None) -> "KNNClassifier":
-        """A new classifier with these entries appended (Core ML's k-NN update)."""
+    def with_entries(self, embeddings: np.ndarray, labels: list[str], k: int | None = None,
+                     entries: str | None = None) -> "KNNClassifier":
+        """A new classifier that has also learned these examples: appended as entries (Core
+        ML's k-NN update), or averaged into their labels' means. ``entries`` switches how the
+        user's examples (old and new) are stored."""
         emb = np.asarray(embeddings, dtype=np.float32).reshape(len(labels), self.dim)
-        return KNNClassifier(np.concatenate([self.embeddings, emb]), self.labels + list(labels),
-                             self.k if k is None else k, self.n_base, self.prototype_radius)
+        k = self.k if k is None else k
+        entries = entries or self.entries
+        base_emb, base_labels = self.embeddings[: self.n_base], self.labels[: self.n_base]
+        ex = np.concatenate([self.examples, emb])
+        ex_labels = self.example_labels + [str(x) for x in labels]
+        if entries == "examples":
+            return KNNClassifier(np.concatenate([base_emb, ex]), base_labels + ex_labels, k,
+                                 self.n_base, self.prototype_radius)
+        means, mean_labels = class_means(ex, ex_labels)
+        return KNNClassifier(np.concatenate([base_emb, means]), base_labels + mean_labels, k,
+                             self.n_base, self.prototype_radius, entries, ex, ex_labels)
 
     # -- files --------------------------------------------------------------------------
     def to_state(self) -> tuple[dict[str, np.ndarray], dict]:
-        return ({"knn.embeddings": np.asarray(self.embeddings)},
-                {"kind": "knn", "labels": self.labels, "k": self.k, "n_base": self.n_base,
-                 "prototype_radius": self.prototype_radius})
+        tensors = {"knn.embeddings": np.asarray(self.embeddings)}
+        config = {"kind": "knn", "labels": self.labels, "k": self.k, "n_base": self.n_base,
+                  "prototype_radius": self.prototype_radius, "entries": self.entries}
+        if self.entries == "class_means":
+            tensors["knn.examples"] = np.asarray(self.examples)
+            config["example_labels"] = self.example_labels
+        return tensors, config
 
     @classmethod
     def from_state(cls, tensors: dict[str, np.ndarray], config: dict) -> "KNNClassifier":
+        entries = config.get("entries", "examples")
+        extra = ((tensors["knn.examples"], config["example_labels"])
+                 if entries == "class_means" else (None, None))
         return cls(tensors["knn.embeddings"], config["labels"], config["k"], config["n_base"],
-                   config.get("prototype_radius", 1.0))
+                   config.get("prototype_radius", 1.0), entries, *extra)
+
+
+def class_means(embeddings: np.ndarray, labels: list[str]) -> tuple[np.ndarray, list[str]]:
+    """(one unit-length mean embedding per label, the labels in order of first appearance)."""
+    distinct = _distinct(labels)
+    if not distinct:
+        return np.zeros((0, embeddings.shape[1]), np.float32), []
+    index = {c: j for j, c in enumerate(distinct)}
+    sums = np.zeros((len(distinct), embeddings.shape[1]), np.float64)
+    np.add.at(sums, np.array([index[x] for x in labels]), np.asarray(embeddings, np.float64))
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    return (sums / np.maximum(norms, 1e-12)).astype(np.float32), distinct
 
 
 @dataclass(frozen=True)

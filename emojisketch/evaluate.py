@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     few.add_argument("--queries", type=int, default=5)
     few.add_argument("--episodes", type=int, default=200)
     stream = sub.add_parser("stream", help="predict every drawing, teach it when wrong")
+    stream.add_argument("--per-word", type=int, default=0,
+                        help="only the first N drawings of each word (0: all)")
+    stream.add_argument("--limit", type=int, default=0, help="stop after N drawings (0: all)")
     for p in (base, few, stream):
         p.add_argument("--data", required=True, help="a Quick, Draw! file or folder")
         p.add_argument("--model", help=f"a model file (default: {BASE_MODEL.name})")
@@ -206,7 +209,9 @@ def _personalization(args) -> dict:
         out = episodes.fewshot(model, drawings, args.ways, args.shots, args.queries,
                                args.episodes, args.seed)
     else:
-        out = episodes.stream(model, drawings, args.seed)
+        if args.per_word > 0:  # so that the 9 words with thousands of bitmaps do not drown the rest
+            drawings = {w: ex[: args.per_word] for w, ex in drawings.items()}
+        out = episodes.stream(model, drawings, args.seed, limit=args.limit or None)
     return dict(out, word_set="all" if words is None else f"{args.words} ({len(drawings)})")
 
 

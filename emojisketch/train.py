@@ -37,11 +37,11 @@ import torch.nn as nn
 
 from . import dataset, emojis, quickdraw
 from .augment import ImageAug, StrokeAug, augment_images, scaled
-from .checkpoint import BASE_MODEL, save_net
+from .checkpoint import BASE_MODEL, load_net, save_net
 from .errors import DataFormatError
 from .net import DrawingNet, NetConfig
-from .training import (BothHeads, all_sum, base_accuracy, cosface_loss, quick_fewshot,
-                       recalibrate_bn, supcon_loss)
+from .training import (BothHeads, all_sum, base_accuracy, cosface_loss, distill_loss,
+                       quick_fewshot, recalibrate_bn, supcon_loss)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -60,10 +60,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--margin", type=float, default=0.2, help="CosFace additive margin")
     p.add_argument("--supcon", type=float, default=0.0, help="weight of the contrastive loss")
+    p.add_argument("--group", type=int, default=1,
+                   help="drawings of one category that sit together in a batch (pairs for --supcon)")
     p.add_argument("--mixup", type=float, default=0.0,
                    help="mixup's Beta(a, a) parameter a (0: no mixup)")
     p.add_argument("--stroke-aug", type=float, default=1.0,
                    help="strength of the stroke augmentation (0: none, 1: the defaults)")
+    p.add_argument("--flip", type=float, default=0.0,
+                   help="chance to mirror a drawing left to right (a doodle means the same)")
+    p.add_argument("--teacher", default="", help="a trained base model to distil from (its "
+                   "head's soft answers over the emoji categories join the loss)")
+    p.add_argument("--distill", type=float, default=1.0, help="weight of the teacher's loss")
+    p.add_argument("--distill-temp", type=float, default=4.0, help="softmax temperature")
     p.add_argument("--image-elastic", type=float, default=0.0,
                    help="pixels of smooth elastic warp for image-only drawings")
     p.add_argument("--channels", default="24,48,96", help="output channels of the 3 blocks")
@@ -119,19 +127,26 @@ def _shard(words: list[str], by_word: dict, world: int) -> list[set[str]]:
     return shards
 
 
-def _plan(train: list, epoch_cap: int, rng: np.random.Generator) -> np.ndarray:
-    """This epoch's drawings: at most ``epoch_cap`` a class, chosen anew, shuffled."""
+def _plan(train: list, epoch_cap: int, rng: np.random.Generator, group: int = 1) -> np.ndarray:
+    """This epoch's drawings: at most ``epoch_cap`` a class, chosen anew, shuffled; with
+    ``group`` > 1 in runs of that many drawings of one class (a batch then holds pairs of
+    the same class, which the contrastive loss learns from)."""
     by_class: dict[int, list[int]] = {}
     for i, (_, c) in enumerate(train):
         by_class.setdefault(c, []).append(i)
     picks = [rng.permutation(idx)[:epoch_cap] for idx in by_class.values()]
-    return rng.permutation(np.concatenate(picks)) if picks else np.zeros(0, dtype=np.int64)
+    if not picks:
+        return np.zeros(0, dtype=np.int64)
+    if group <= 1:
+        return rng.permutation(np.concatenate(picks))
+    runs = [p[i : i + group] for p in picks for i in range(0, len(p), group)]
+    return np.concatenate([runs[i] for i in rng.permutation(len(runs))])
 
 
 def _batches(train: list, args, rng: np.random.Generator, steps: int, seed: tuple):
     """``steps`` augmented training batches (x, y): strokes re-drawn and rendered in the
     DataLoader's workers, images warped here in one batched call."""
-    plan = _plan(train, args.epoch_cap, rng)[: steps * args.batch_size]
+    plan = _plan(train, args.epoch_cap, rng, args.group)[: steps * args.batch_size]
     data = dataset.EpochImages([train[i] for i in plan], seed=seed,
                                aug=scaled(StrokeAug(), args.stroke_aug))
     loader = torch.utils.data.DataLoader(data, batch_size=args.batch_size,
@@ -141,6 +156,9 @@ def _batches(train: list, args, rng: np.random.Generator, steps: int, seed: tupl
     for x, y, is_image in loader:
         if is_image.any():
             x[is_image] = augment_images(x[is_image], gen, image_aug)
+        if args.flip > 0:
+            mirror = torch.rand(len(x), generator=gen) < args.flip
+            x[mirror] = x[mirror].flip(-1)
         yield x, y
 
 
@@ -216,6 +234,7 @@ def run(args: argparse.Namespace) -> int:
     # bf16 on CPUs that have it: about 2.5x faster steps here (AVX-512 BF16), same accuracy.
     bf16 = args.precision == "bf16" or (args.precision == "auto"
                                         and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    teacher = _teacher(args.teacher, emoji_words) if args.teacher else None
     history = []
     for epoch in range(args.epochs):
         t0 = time.time()
@@ -236,6 +255,11 @@ def run(args: argparse.Namespace) -> int:
                                                              args.margin)
             if args.supcon > 0:
                 loss = loss + args.supcon * supcon_loss(emb, y)
+            if teacher is not None:
+                with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    soft = teacher(x).float()
+                loss = loss + args.distill * distill_loss(logits[:, : soft.shape[1]], soft,
+                                                          args.distill_temp)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -265,6 +289,14 @@ def run(args: argparse.Namespace) -> int:
         dist.barrier()
         dist.destroy_process_group()
     return 0
+
+
+def _teacher(path: str, emoji_words: list[str]) -> DrawingNet:
+    """A trained base net whose head answers over these emoji words, in this order."""
+    net, extra = load_net(path)
+    if extra.get("words") != emoji_words:
+        raise DataFormatError(f"--teacher {path}: its head is not over this run's emoji words")
+    return net.eval().requires_grad_(False)
 
 
 def _shipped(net: DrawingNet, emoji_words: list[str]) -> DrawingNet:

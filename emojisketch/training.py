@@ -2,7 +2,8 @@
 during and after training, and batch-norm recalibration.
 
 * :func:`cosface_loss`: cross-entropy on cosine logits with an additive margin (CosFace);
-  :func:`supcon_loss`: supervised contrastive loss on the unit embeddings.
+  :func:`supcon_loss`: supervised contrastive loss on the unit embeddings;
+  :func:`distill_loss`: knowledge distillation from a trained teacher's logits.
 * :func:`base_accuracy`: top-1/top-3 of the head over the emoji classes on the test drawings
   (summed over processes); :func:`quick_fewshot`: nearest-centroid N-way K-shot accuracy on
   the embeddings of words never trained on.
@@ -48,6 +49,14 @@ def supcon_loss(z: torch.Tensor, y: torch.Tensor, temperature: float = 0.1) -> t
     if not has.any():
         return z.sum() * 0.0
     return -((log_prob * pos).sum(1)[has] / n_pos[has]).mean()
+
+
+def distill_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float):
+    """Knowledge distillation (Hinton et al. 2015): KL from the teacher's softened answers,
+    times T^2 so that its gradients keep their size whatever the temperature."""
+    t = temperature
+    return F.kl_div(F.log_softmax(logits / t, dim=1), F.log_softmax(teacher_logits / t, dim=1),
+                    reduction="batchmean", log_target=True) * t * t
 
 
 class BothHeads(nn.Module):

@@ -8,8 +8,9 @@ or failed task leaves nothing behind. Plain Python with no Qt: the app's worker 
 ``task.run(progress=...)`` and relays the events as signals, and ``task.cancel()`` may be
 called from any thread (it is checked between mini-batches).
 
-* k-NN: embed each drawing (and ``augment`` jittered copies) and append them: one epoch, one
-  mini-batch, no loss (Core ML's k-NN update is the same append).
+* k-NN: embed each drawing (and ``augment`` jittered copies) and append them (Core ML's k-NN
+  update is the same append), or with ``entries="class_means"`` (the default) fold them into
+  their labels' mean entries: one epoch, one mini-batch, no loss.
 * neural head: grow a row per new label (``scale * normalize(mean embedding)``), then train
   weight and bias with softmax cross-entropy on the new examples (and jittered copies), the
   user's earlier examples (kept as embeddings in the head) and ``replay`` base prototypes per
@@ -163,7 +164,8 @@ class UpdateTask:
             emb, labels, _ = self._embed_examples(rng)
             self._check()
             yield UpdateEvent("minibatch_end", epoch=0, minibatch=0, epochs=1, minibatches=1)
-            new = self.model.classifier.with_entries(emb, labels, k=self.parameters["k"])
+            new = self.model.classifier.with_entries(emb, labels, k=self.parameters["k"],
+                                                     entries=self.parameters["entries"])
             yield UpdateEvent("epoch_end", epoch=0, epochs=1, minibatches=1)
             self._check()
         else:

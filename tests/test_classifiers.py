@@ -108,3 +108,52 @@ def test_state_round_trip_is_exact():
                             unit(rng, 2), ["z", "x"])
     again = NNHeadClassifier.from_state(*head.to_state())
     assert np.array_equal(again.weight, head.weight) and again.replay_labels == ["z", "x"]
+
+
+def test_class_means_store_one_unit_mean_per_label_and_keep_the_drawings():
+    rng = np.random.default_rng(3)
+    base = KNNClassifier(1.1 * unit(rng, 3), ["a", "b", "c"], k=3, n_base=3,
+                         prototype_radius=1.1, entries="class_means")
+    first = unit(rng, 4)
+    one = base.with_entries(first, ["x", "y", "x", "b"])
+    assert one.labels == ["a", "b", "c", "x", "y", "b"]  # base prototypes, then one per label
+    assert one.n_examples == 4 and one.example_labels == ["x", "y", "x", "b"]
+    x_mean = first[0] + first[2]
+    assert np.allclose(one.embeddings[3], x_mean / np.linalg.norm(x_mean), atol=1e-6)
+    assert np.allclose(np.linalg.norm(one.embeddings[3:], axis=1), 1.0, atol=1e-6)
+    # later drawings are averaged with the earlier ones, not added beside them
+    more = unit(rng, 1)
+    two = one.with_entries(more, ["y"])
+    y_mean = first[1] + more[0]
+    assert two.labels == one.labels and two.n_examples == 5
+    assert np.allclose(two.embeddings[4], y_mean / np.linalg.norm(y_mean), atol=1e-6)
+    # the means are plain entries: predictions are Core ML's k-NN over them
+    q = unit(rng, 6)
+    for row, qq in zip(two.predict_proba(q), q):
+        ref = reference_knn(qq, two.embeddings, two.labels, 3)
+        assert all(row[j] == pytest.approx(ref.get(c, 0.0), abs=1e-6)
+                   for j, c in enumerate(two.classes))
+    assert np.array_equal(one.embeddings[3], base.with_entries(first, ["x", "y", "x", "b"]).embeddings[3])
+
+
+def test_class_means_switch_to_examples_and_back_keeping_every_drawing():
+    rng = np.random.default_rng(4)
+    base = KNNClassifier(unit(rng, 2), ["a", "b"], n_base=2, entries="class_means")
+    means = base.with_entries(unit(rng, 3), ["x", "x", "y"])
+    each = means.with_entries(np.zeros((0, 8)), [], entries="examples")
+    assert each.entries == "examples" and each.labels == ["a", "b", "x", "x", "y"]
+    assert np.array_equal(each.embeddings[2:], means.examples)
+    back = each.with_entries(np.zeros((0, 8)), [], entries="class_means")
+    assert np.array_equal(back.embeddings, means.embeddings) and back.n_examples == 3
+
+
+def test_class_means_state_round_trip_is_exact():
+    rng = np.random.default_rng(5)
+    base = KNNClassifier(unit(rng, 2), ["a", "b"], n_base=2, entries="class_means")
+    knn = base.with_entries(unit(rng, 3), ["x", "a", "x"])
+    again = KNNClassifier.from_state(*knn.to_state())
+    assert again.entries == "class_means" and again.labels == knn.labels
+    assert np.array_equal(again.examples, knn.examples) and again.example_labels == ["x", "a", "x"]
+    assert np.array_equal(again.embeddings, knn.embeddings)
+    with pytest.raises(ValueError):
+        KNNClassifier(unit(rng, 2), ["a", "b"], entries="medians")

@@ -80,6 +80,32 @@ def test_knn_entries_added_on_a_phone_are_imported(taught, doodles, tmp_path):
     assert back.predict(doodles[-1], top=1)[0][0] == "🦄"
 
 
+def test_a_phone_entry_of_a_known_label_is_averaged_into_its_mean(taught, doodles, tmp_path):
+    """Class means on the desktop, appended entries on the phone: the import folds them in."""
+    model = taught["knn"]
+    assert model.classifier.entries == "class_means"
+    path = export.export_model(model, tmp_path / "Emoji.mlmodel")
+    spec = specio.load_spec(path)
+    knn = spec.pipelineClassifier.pipeline.models[1].kNearestNeighborsClassifier
+    label = model.classifier.example_labels[0]
+    knn.nearestNeighborsIndex.floatSamples.add().vector.extend(model.embed(doodles[-1:])[0].tolist())
+    knn.stringClassLabels.vector.append(label)
+    specio.save_spec(spec, path)
+    back = importer.import_mlmodel(path)
+    assert back.classifier.labels == model.classifier.labels  # no second entry for the label
+    assert back.classifier.n_examples == 7
+    again = model.derive(model.classifier.with_entries(model.embed(doodles[-1:]), [label]))
+    assert np.abs(back.classifier.embeddings - again.classifier.embeddings).max() < 1e-6
+
+
+def test_knn_of_single_examples_round_trips(doodles, tmp_path):
+    model = UpdateTask(tiny_model("knn"), examples(), {"augment": 0, "entries": "examples"}).run()
+    assert model.classifier.entries == "examples" and model.classifier.n_examples == 6
+    back = importer.import_mlmodel(export.export_model(model, tmp_path / "Emoji.mlmodel"))
+    same_answers(model, back, doodles)
+    assert back.classifier.entries == "examples" and back.parameters["entries"] == "examples"
+
+
 def test_export_in_the_other_kind(taught, doodles, tmp_path):
     path = export.export_model(taught["knn"], tmp_path / "Emoji.mlmodel", kind="nn")
     back = importer.import_mlmodel(path)

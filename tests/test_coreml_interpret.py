@@ -51,7 +51,8 @@ def test_knn_semantics_are_the_apps_including_exact_copies(doodles):
     assert interpret.MIN_DISTANCE == MIN_DISTANCE
     base = tiny_model("knn", k=5)
     emb = base.embed(doodles[:4])
-    model = base.derive(base.classifier.with_entries(emb, ["🍏", "🍏", "🦋", "🚲"]))
+    model = base.derive(base.classifier.with_entries(emb, ["🍏", "🍏", "🦋", "🚲"],
+                                                   entries="examples"))
     spec, _ = export.build_specs(model)
     result = interpret.Interpreter(spec).classify(doodles[:4])
     expected = model.predict_proba(doodles[:4])

@@ -75,6 +75,12 @@ def test_fewshot_and_stream_dispatch_to_the_episodes(model, tmp_path, capsys):
                     "--words", str(words))
     assert {"accuracy", "first_half", "second_half", "corrections"} <= set(out)
     assert out["drawings"] == 16
+    out = _evaluate(capsys, "stream", "--data", str(BASE), "--model", str(model),
+                    "--words", str(words), "--per-word", "3")
+    assert out["drawings"] == 6 and out["words"] == 2
+    out = _evaluate(capsys, "stream", "--data", str(BASE), "--model", str(model),
+                    "--words", str(words), "--limit", "5")
+    assert out["drawings"] == 5
 
 
 def test_fewshot_defaults_to_the_models_held_out_words(model, capsys):

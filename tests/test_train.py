@@ -6,9 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from emojisketch import cli, dataset, emojis
 from emojisketch.checkpoint import load_net
+from emojisketch.training import distill_loss
 
 BASE = Path(__file__).parent / "data" / "base"
 TINY = ["--data", str(BASE), "--epochs", "4", "--batch-size", "16", "--holdout-words", "1",
@@ -37,6 +39,29 @@ def test_a_tiny_run_learns_and_saves_a_model_that_loads_back(trained):
     assert extra["command"].startswith("emojisketch train-base")
     assert extra["split"]["test_percent"] == 15.0 and extra["duration_s"] > 0
     assert {"test_top1", "test_top3", "quick_fewshot"} <= set(extra["figures"])
+
+
+def test_a_student_distils_from_a_teacher_with_mirrored_drawings(trained, tmp_path, capsys):
+    out = tmp_path / "student.safetensors"
+    assert cli.main(["train-base", "--out", str(out), *TINY, "--epochs", "2",
+                     "--teacher", str(trained), "--flip", "0.5"]) == 0
+    extra = load_net(out)[1]
+    assert f"--teacher {trained}" in extra["command"] and "--flip 0.5" in extra["command"]
+    # a teacher whose head is over other words is refused with the reason
+    other = tmp_path / "other.safetensors"
+    assert cli.main(["train-base", "--out", str(other), *TINY, "--epochs", "1",
+                     "--max-words", "3"]) == 0
+    assert cli.main(["train-base", "--out", str(tmp_path / "x.safetensors"), *TINY,
+                     "--teacher", str(other)]) != 0
+    assert "not over this run's emoji words" in capsys.readouterr().err
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_distill_loss_is_zero_for_the_teachers_own_answers_and_grows_away_from_them():
+    t = torch.tensor([[2.0, 0.5, -1.0], [0.0, 3.0, 1.0]])
+    assert distill_loss(t, t, 4.0).item() == pytest.approx(0.0, abs=1e-6)
+    assert distill_loss(t.flip(1), t, 4.0).item() > 0.05
+    assert distill_loss(t + 5.0, t, 4.0).item() == pytest.approx(0.0, abs=1e-5)  # shift-free
 
 
 def test_a_holdout_word_list_from_a_file_is_kept_out(tmp_path):
@@ -94,3 +119,18 @@ def test_two_processes_train_with_ddp(tmp_path):
     net, extra = load_net(out)
     assert extra["processes"] == 2 and extra["command"].startswith("torchrun --nproc_per_node=2")
     assert net.config.n_classes == 5 and np.isfinite(extra["history"][-1]["loss"])
+
+
+def test_an_epoch_plan_keeps_drawings_of_a_class_together_when_asked():
+    from emojisketch.train import _plan
+
+    train = [(None, c) for c in range(5) for _ in range(9)]
+    plain = _plan(train, 8, np.random.default_rng(0))
+    grouped = _plan(train, 8, np.random.default_rng(0), group=4)
+    for plan in (plain, grouped):  # at most 8 a class, each drawing once
+        classes = [train[i][1] for i in plan]
+        assert len(set(plan.tolist())) == len(plan) == 40
+        assert all(classes.count(c) == 8 for c in range(5))
+    runs = [[train[i][1] for i in grouped[j : j + 4]] for j in range(0, 40, 4)]
+    assert all(len(set(r)) == 1 for r in runs)
+    assert not all(len({train[i][1] for i in plain[j : j + 4]}) == 1 for j in range(0, 40, 4))

@@ -158,7 +158,7 @@ class SettingsDialog(QDialog):
             if kind_of == "choice":
                 box = QComboBox(self)
                 for option in _get(spec, "allowed") or ():
-                    box.addItem(str(option), option)
+                    box.addItem(str(option).replace("_", " "), option)
                 box.setCurrentIndex(max(0, box.findData(value)))
             elif kind_of in ("int", "float"):
                 box = QSpinBox(self) if kind_of == "int" else QDoubleSpinBox(self)

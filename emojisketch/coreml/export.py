@@ -165,6 +165,13 @@ def link_spec(embedding_model, file_name: str) -> object:
     return spec
 
 
+def _memory(user, data_key: str, labels_key: str, embeddings, labels: list[str]) -> None:
+    """Unit embeddings (little-endian float32, base64) and their labels (JSON) as metadata."""
+    user[KEY + data_key] = base64.b64encode(
+        np.asarray(embeddings, dtype="<f4").tobytes()).decode("ascii")
+    user[KEY + labels_key] = json.dumps(labels, ensure_ascii=False)
+
+
 def _metadata(spec, model, kind: str, extra: dict) -> None:
     meta = spec.description.metadata
     c = model.classifier
@@ -188,12 +195,16 @@ def _metadata(spec, model, kind: str, extra: dict) -> None:
     user[KEY + "n_base"] = str(int(getattr(c, "n_base", 0)))
     if kind == "knn":
         user[KEY + "prototype_radius"] = repr(float(c.prototype_radius))
+        user[KEY + "entries"] = c.entries
+        if c.entries == "class_means":
+            # the drawings behind each mean entry, so that a later update on the desktop
+            # averages them with new ones; Core ML itself appends its updates as entries
+            user[KEY + "n_means"] = str(len(c.labels) - c.n_base)
+            _memory(user, "examples_data", "example_labels", c.examples, c.example_labels)
     else:
         # the head's memory of the user's examples (unit embeddings), which Core ML has no
         # field for: without it a later update on the desktop would forget earlier emoji
-        user[KEY + "replay"] = base64.b64encode(
-            np.asarray(c.replay, dtype="<f4").tobytes()).decode("ascii")
-        user[KEY + "replay_labels"] = json.dumps(c.replay_labels, ensure_ascii=False)
+        _memory(user, "replay", "replay_labels", c.replay, c.replay_labels)
     user[KEY + "embedding"] = embedding_key(model.net)
     user[KEY + "parameters"] = json.dumps(model.parameters, sort_keys=True)
     user[KEY + "meta"] = json.dumps(model.meta, sort_keys=True, default=str)

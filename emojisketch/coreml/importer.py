@@ -97,10 +97,20 @@ def _knn(spec, user, dim: int, name: str) -> KNNClassifier:
                              f"embedding {dim}")
     labels = list(knn.stringClassLabels.vector)
     samples = np.array([list(s.vector) for s in index.floatSamples], dtype=np.float32)
+    samples = samples.reshape(len(labels), dim)
     n_base = min(max(_number(user, "n_base", 0), 0), len(labels))
     radius = _number(user, "prototype_radius", 1.0, float)
-    return KNNClassifier(samples.reshape(len(labels), dim), labels,
-                         int(knn.numberOfNeighbors.defaultValue), n_base, radius)
+    k = int(knn.numberOfNeighbors.defaultValue)
+    n_means = _number(user, "n_means", -1)
+    examples, example_labels = _memory(user, "examples_data", "example_labels", dim)
+    if (user.get(KEY + "entries") != "class_means" or not 0 <= n_means <= len(labels) - n_base
+            or set(labels[n_base : n_base + n_means]) != set(example_labels)):
+        return KNNClassifier(samples, labels, k, n_base, radius)  # every entry as it is
+    # Our class means, then whatever Core ML appended on a device: averaged in with the rest.
+    means = KNNClassifier(samples[: n_base + n_means], labels[: n_base + n_means], k, n_base,
+                          radius, "class_means", examples, example_labels)
+    end = n_base + n_means
+    return means.with_entries(samples[end:], labels[end:]) if end < len(labels) else means
 
 
 def _head(spec, user, dim: int, name: str) -> tuple[NNHeadClassifier, dict]:
@@ -115,7 +125,7 @@ def _head(spec, user, dim: int, name: str) -> tuple[NNHeadClassifier, dict]:
     weight = specio.floats(ip.weights).reshape(len(classes), dim)
     bias = specio.floats(ip.bias) if ip.hasBias else np.zeros(len(classes), np.float32)
     n_base = min(max(_number(user, "n_base", 0), 0), len(classes))
-    replay, replay_labels = _replay(user, dim, set(classes))
+    replay, replay_labels = _memory(user, "replay", "replay_labels", dim, set(classes))
     params = {}
     update = nn.updateParams
     if update.HasField("epochs"):
@@ -131,19 +141,21 @@ def _head(spec, user, dim: int, name: str) -> tuple[NNHeadClassifier, dict]:
     return NNHeadClassifier(weight, bias, classes, n_base, replay, replay_labels), params
 
 
-def _replay(user, dim: int, classes: set[str]) -> tuple[np.ndarray, list[str]]:
-    """The head's memory of the user's examples, from our metadata (empty when absent or
-    inconsistent: the model still works, a later update just has less to rehearse)."""
-    labels = _json(user, "replay_labels", [])
+def _memory(user, data_key: str, labels_key: str, dim: int,
+            classes: set[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """The user's examples kept in our metadata (the head's replay memory, the drawings behind
+    the k-NN's class means); empty when absent or inconsistent: the model still works, a later
+    update just has less to go on."""
+    labels = _json(user, labels_key, [])
     try:
-        data = base64.b64decode(user.get(KEY + "replay", ""), validate=True)
+        data = base64.b64decode(user.get(KEY + data_key, ""), validate=True)
     except ValueError:
         data = b""
     if (not isinstance(labels, list) or len(data) != 4 * dim * len(labels)
-            or not set(map(str, labels)) <= classes):
+            or (classes is not None and not set(map(str, labels)) <= classes)):
         return np.zeros((0, dim), np.float32), []
-    replay = np.frombuffer(data, dtype="<f4").reshape(len(labels), dim).copy()
-    return replay, [str(x) for x in labels]
+    memory = np.frombuffer(data, dtype="<f4").reshape(len(labels), dim).copy()
+    return memory, [str(x) for x in labels]
 
 
 def read_embedding(spec, base_dir: Path, name: str):
