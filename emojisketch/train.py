@@ -70,6 +70,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="chance to mirror a drawing left to right (a doodle means the same)")
     p.add_argument("--teacher", default="", help="a trained base model to distil from (its "
                    "head's soft answers over the emoji categories join the loss)")
+    p.add_argument("--teacher-epochs", type=int, default=0,
+                   help="first train a teacher this long (same options, written beside --out "
+                   "as .teacher.safetensors), then distil from it")
     p.add_argument("--distill", type=float, default=1.0, help="weight of the teacher's loss")
     p.add_argument("--distill-temp", type=float, default=4.0, help="softmax temperature")
     p.add_argument("--image-elastic", type=float, default=0.0,
@@ -188,6 +191,22 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     rank, world = _ddp()
     started = time.time()
+    teacher, teacher_file = None, args.teacher or None
+    if args.teacher_epochs > 0:  # born again: a teacher first, then a student distils from it
+        teacher_file = str(Path(args.out).with_suffix(".teacher.safetensors"))
+        # kept in memory with its head over every category (the file's knows only the emoji)
+        teacher = _one_run(args, rank, world, started, args.teacher_epochs, teacher_file, None, None)
+    _one_run(args, rank, world, started, args.epochs, args.out, teacher, teacher_file)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return 0
+
+
+def _one_run(args, rank: int, world: int, started: float, epochs: int, out: str,
+             teacher: DrawingNet | None, teacher_file: str | None) -> DrawingNet:
+    """Train one net for ``epochs`` and save it; distil from ``teacher`` (or else the model
+    in ``teacher_file``) if given. Returns the net with its head over every category."""
     torch.manual_seed(args.seed)
     by_word, skipped = dataset.word_files(args.data)
     if not by_word:
@@ -228,15 +247,16 @@ def run(args: argparse.Namespace) -> int:
     if steps < 1:
         raise DataFormatError("too few training drawings for one batch: lower --batch-size")
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, pct_start=0.1,
-                                                total_steps=steps * args.epochs)
+                                                total_steps=steps * epochs)
     test_x = torch.from_numpy(np.stack([it.render() for it, _ in test]))[:, None] if test else None
     test_y = torch.tensor([c for _, c in test], dtype=torch.long)
     # bf16 on CPUs that have it: about 2.5x faster steps here (AVX-512 BF16), same accuracy.
     bf16 = args.precision == "bf16" or (args.precision == "auto"
                                         and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    teacher = _teacher(args.teacher, emoji_words) if args.teacher else None
+    if teacher is None and teacher_file:
+        teacher = _teacher(teacher_file, emoji_words)
     history = []
-    for epoch in range(args.epochs):
+    for epoch in range(epochs):
         t0 = time.time()
         model.train()
         sums = np.zeros(3)
@@ -265,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
             opt.step()
             sched.step()
             sums += [loss.item() * len(y), (logits.argmax(1) == y).sum().item(), len(y)]
-            log.bar(epoch, args.epochs, step + 1, steps, sums[0] / sums[2], sums[1] / sums[2])
+            log.bar(epoch, epochs, step + 1, steps, sums[0] / sums[2], sums[1] / sums[2])
         figures = base_accuracy(net, test_x, test_y, len(emoji_words), world)
         history.append({"epoch": epoch + 1, "loss": round(sums[0] / sums[2], 4),
                         "train_acc": round(sums[1] / sums[2], 4),
@@ -273,7 +293,7 @@ def run(args: argparse.Namespace) -> int:
                         "seconds": round(time.time() - t0, 1)})
         log.line(" ".join(f"{k} {v}" for k, v in history[-1].items()))
     n_recal = max(1, min(steps, 4096 // args.batch_size))
-    recalibrate_bn(net, (x for x, _ in _batches(train, args, rng, n_recal, (args.seed, args.epochs, rank))),
+    recalibrate_bn(net, (x for x, _ in _batches(train, args, rng, n_recal, (args.seed, epochs, rank))),
                    world)
     if test_x is not None or world > 1:
         final = base_accuracy(net, test_x, test_y, len(emoji_words), world)
@@ -283,12 +303,12 @@ def run(args: argparse.Namespace) -> int:
         extra = _extra(args, net, by_word, holdout, split, history, time.time() - started, world)
         extra["words"] = emoji_words  # the word of each label of the head, in order
         log.line(f"few-shot (nearest centroid, held-out words): {extra['figures']['quick_fewshot']}")
-        save_net(_shipped(net, emoji_words), args.out, extra)
-        log.line(f"wrote {args.out} in {extra['duration_s']:.0f} s")
+        extra["teacher"] = teacher_file
+        save_net(_shipped(net, emoji_words), out, extra)
+        log.line(f"wrote {out} in {extra['duration_s']:.0f} s")
     if world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
-    return 0
+        dist.barrier()  # every file is written before any process goes on
+    return net.eval()
 
 
 def _teacher(path: str, emoji_words: list[str]) -> DrawingNet:

@@ -57,6 +57,17 @@ def test_a_student_distils_from_a_teacher_with_mirrored_drawings(trained, tmp_pa
     assert not (tmp_path / "x.safetensors").exists()
 
 
+def test_one_command_trains_a_teacher_then_its_student(tmp_path):
+    out = tmp_path / "base.safetensors"
+    assert cli.main(["train-base", "--out", str(out), *TINY, "--epochs", "2",
+                     "--teacher-epochs", "1"]) == 0
+    teacher = tmp_path / "base.teacher.safetensors"
+    student, first = load_net(out)[1], load_net(teacher)[1]
+    assert student["teacher"] == str(teacher) and first["teacher"] is None
+    assert len(first["history"]) == 1 and len(student["history"]) == 2
+    assert student["duration_s"] > first["duration_s"]  # the student's time includes the teacher's
+
+
 def test_distill_loss_is_zero_for_the_teachers_own_answers_and_grows_away_from_them():
     t = torch.tensor([[2.0, 0.5, -1.0], [0.0, 3.0, 1.0]])
     assert distill_loss(t, t, 4.0).item() == pytest.approx(0.0, abs=1e-6)
@@ -112,13 +123,14 @@ def test_two_processes_train_with_ddp(tmp_path):
     out = tmp_path / "ddp.safetensors"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
            "--master_port=29531", "-m", "emojisketch", "train-base", "--out", str(out),
-           *[a for a in TINY if a != "--quiet"], "--epochs", "2"]
+           *[a for a in TINY if a != "--quiet"], "--epochs", "2", "--teacher-epochs", "1"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "2 process(es)" in done.stderr
     net, extra = load_net(out)
     assert extra["processes"] == 2 and extra["command"].startswith("torchrun --nproc_per_node=2")
     assert net.config.n_classes == 5 and np.isfinite(extra["history"][-1]["loss"])
+    assert extra["teacher"] == str(out.with_suffix(".teacher.safetensors"))  # distilled too
 
 
 def test_an_epoch_plan_keeps_drawings_of_a_class_together_when_asked():

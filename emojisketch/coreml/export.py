@@ -179,7 +179,9 @@ def _metadata(spec, model, kind: str, extra: dict) -> None:
     meta.author = AUTHOR
     meta.license = LICENSE
     how = ("each drawing taught is added to a k-nearest-neighbours classifier (k is the update "
-           "parameter numberOfNeighbors)" if kind == "knn" else
+           "parameter numberOfNeighbors)" + (
+               "; emojisketch itself keeps one averaged entry per emoji"
+               if getattr(c, "entries", "") == "class_means" else "") if kind == "knn" else
            "a neural-network head (inner product + softmax) is trained on drawing/label pairs "
            "(update parameters: epochs, learning rate, mini-batch size)")
     meta.shortDescription = (
