@@ -4,6 +4,8 @@ After a warm-up (:func:`emojisketch.update.warm_up` and a few predictions), it t
 
 * ``predict_ms_p50`` / ``_p95``: ink to ranked emoji (``model.predict(drawing)``: render,
   embed, classify), over the test drawings; target p50 < 2 ms.
+* ``render_ms_p50``: the ink pipeline's share (normalise + rasterise); ``embed_ms_p50`` /
+  ``_p95``: a drawing already in Google's frame rasterised and embedded (target p50 < 1.5 ms).
 * ``teach3_ms_p50``: teaching 3 drawings to the k-NN (an ``UpdateTask`` run); target < 30 ms.
 * ``nn_update_s``: a neural-head update of 100 drawings x 10 epochs, default parameters
   otherwise (median of the runs); target < 1.5 s.
@@ -73,6 +75,12 @@ def measure(model_path=None, data=SAMPLE, predict_reps=500, teach_reps=50, nn_re
         ink.to_image(drawings[i % len(drawings)])
         render.append(time.perf_counter() - t0)
 
+    embed = []  # the "embedding a drawing": rasterise (Google's frame) + network
+    for i in range(predict_reps):
+        t0 = time.perf_counter()
+        knn.embed(ink.rasterize(drawings[i % len(drawings)]))
+        embed.append(time.perf_counter() - t0)
+
     teach = []
     for i in range(teach_reps):
         batch = [Example(drawings[(3 * i + j) % len(drawings)], words[(3 * i + j) % len(drawings)])
@@ -91,6 +99,7 @@ def measure(model_path=None, data=SAMPLE, predict_reps=500, teach_reps=50, nn_re
     return {
         "predict_ms_p50": _ms(predict, 50), "predict_ms_p95": _ms(predict, 95),
         "render_ms_p50": _ms(render, 50),
+        "embed_ms_p50": _ms(embed, 50), "embed_ms_p95": _ms(embed, 95),
         "teach3_ms_p50": _ms(teach, 50),
         "nn_update_s": round(float(np.median(updates)), 3),
         "nn_update_parameters": dict(nn.parameters, epochs=10),

@@ -1,6 +1,7 @@
 """``emojisketch train-base``: train the base drawing model on Quick, Draw! files.
 
-    emojisketch train-base --data ../shared/data --out models/base.safetensors --epochs 30
+    emojisketch train-base --data ../shared/data --out models/base.safetensors \
+        --epochs 30 --teacher-epochs 20 --flip 0.5      # the shipped model (models/README.md)
 
 The net (:mod:`emojisketch.net`) learns a unit embedding with a cosine head over every
 training category, with an additive margin (CosFace: the true class's logit is
@@ -13,7 +14,12 @@ of Google's 50M drawings can be given; the split is by drawing; ``--holdout-word
 categories (without an emoji) are never read, for the few-shot evaluation. Each epoch takes at
 most ``--epoch-cap`` drawings a category, chosen anew, so the nine categories with 3,000
 bitmaps do not drown those with 100. Strokes are augmented and re-rendered every epoch
-(:mod:`emojisketch.augment`), in DataLoader workers; images are augmented in batches.
+(:mod:`emojisketch.augment`), in DataLoader workers; images are augmented in batches;
+``--flip`` mirrors a share of all drawings.
+
+Distillation: with ``--teacher FILE``, or ``--teacher-epochs N`` (train a teacher for N
+epochs first, in the same command), the teacher's softened answers join the loss; this
+"born again" second generation gave the shipped model its best few-shot figures.
 
 Scales past one machine: under ``torchrun --nproc_per_node=N -m emojisketch train-base``
 each process reads only its share of the categories (files), and DistributedDataParallel
@@ -198,7 +204,6 @@ def run(args: argparse.Namespace) -> int:
         teacher = _one_run(args, rank, world, started, args.teacher_epochs, teacher_file, None, None)
     _one_run(args, rank, world, started, args.epochs, args.out, teacher, teacher_file)
     if world > 1:
-        dist.barrier()
         dist.destroy_process_group()
     return 0
 

@@ -9,7 +9,8 @@ from emojisketch.bench import measure
 from emojisketch.net import DrawingNet, NetConfig
 
 torch.set_num_threads(1)
-KEYS = {"predict_ms_p50", "predict_ms_p95", "teach3_ms_p50", "nn_update_s", "peak_rss_mb", "repetitions"}
+KEYS = {"predict_ms_p50", "predict_ms_p95", "embed_ms_p50", "embed_ms_p95", "teach3_ms_p50",
+        "nn_update_s", "peak_rss_mb", "repetitions"}
 
 
 def fake_base(tmp_path):
@@ -23,6 +24,7 @@ def test_measure_reports_every_figure(tmp_path):
     assert KEYS <= set(r)
     assert r["repetitions"] == {"predict": 5, "teach3": 2, "nn_update": 1}
     assert 0 < r["predict_ms_p50"] <= r["predict_ms_p95"]
+    assert 0 < r["embed_ms_p50"] <= r["embed_ms_p95"]
     assert r["teach3_ms_p50"] > 0 and r["nn_update_s"] > 0 and r["peak_rss_mb"] > 10
     assert r["threads"] == 1
 

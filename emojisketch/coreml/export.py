@@ -178,12 +178,14 @@ def _metadata(spec, model, kind: str, extra: dict) -> None:
     n_examples = int(c.n_examples)
     meta.author = AUTHOR
     meta.license = LICENSE
-    how = ("each drawing taught is added to a k-nearest-neighbours classifier (k is the update "
-           "parameter numberOfNeighbors)" + (
-               "; emojisketch itself keeps one averaged entry per emoji"
-               if getattr(c, "entries", "") == "class_means" else "") if kind == "knn" else
-           "a neural-network head (inner product + softmax) is trained on drawing/label pairs "
-           "(update parameters: epochs, learning rate, mini-batch size)")
+    if kind == "knn":
+        how = ("each drawing taught is added to a k-nearest-neighbours classifier (k is the "
+               "update parameter numberOfNeighbors)")
+        if c.entries == "class_means":
+            how += "; emojisketch itself keeps one averaged entry per emoji"
+    else:
+        how = ("a neural-network head (inner product + softmax) is trained on drawing/label "
+               "pairs (update parameters: epochs, learning rate, mini-batch size)")
     meta.shortDescription = (
         f"Draw a doodle, get an emoji. Knows {len(c.classes)} emoji, personalized with "
         f"{n_examples} example(s). Input 'drawing': {embedding.INPUT_DOC} Outputs 'label' (the "
