@@ -34,6 +34,7 @@ import os
 import shlex
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -197,22 +198,36 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     rank, world = _ddp()
     started = time.time()
+    data = _read(args, rank, world)
     teacher, teacher_file = None, args.teacher or None
+    if teacher_file:
+        teacher = _teacher(teacher_file, data.emoji_words)
     if args.teacher_epochs > 0:  # born again: a teacher first, then a student distils from it
         teacher_file = str(Path(args.out).with_suffix(".teacher.safetensors"))
         # kept in memory with its head over every category (the file's knows only the emoji)
-        teacher = _one_run(args, rank, world, started, args.teacher_epochs, teacher_file, None, None)
-    _one_run(args, rank, world, started, args.epochs, args.out, teacher, teacher_file)
+        teacher = _one_run(args, data, rank, world, started, args.teacher_epochs, teacher_file,
+                           None, None)
+    _one_run(args, data, rank, world, started, args.epochs, args.out, teacher, teacher_file)
     if world > 1:
         dist.destroy_process_group()
     return 0
 
 
-def _one_run(args, rank: int, world: int, started: float, epochs: int, out: str,
-             teacher: DrawingNet | None, teacher_file: str | None) -> DrawingNet:
-    """Train one net for ``epochs`` and save it; distil from ``teacher`` (or else the model
-    in ``teacher_file``) if given. Returns the net with its head over every category."""
-    torch.manual_seed(args.seed)
+@dataclass
+class _Data:
+    """What one process trains and tests on, read once for every generation of a run."""
+
+    by_word: dict
+    holdout: list[str]
+    emoji_words: list[str]
+    words: list[str]  # emoji words, then the other training words: the head's classes
+    split: dataset.Split
+    train: list  # (item, class)
+    test_x: torch.Tensor | None  # (N, 1, 28, 28) test renders of this process's share
+    test_y: torch.Tensor
+
+
+def _read(args, rank: int, world: int) -> _Data:
     by_word, skipped = dataset.word_files(args.data)
     if not by_word:
         raise DataFormatError(f"{args.data}: no Quick, Draw! files named after their word")
@@ -228,14 +243,28 @@ def _one_run(args, rank: int, world: int, started: float, epochs: int, out: str,
             tr, te = dataset.split_items(dataset.load_word(w, by_word[w], args.cap_per_word), split)
             train += [(it, c) for it in tr]
             test += [(it, c) for it in te]
-    log = Progress(enabled=rank == 0 and not args.quiet)
     if world > 1 and not args.quiet:
         print(f"process {rank}: read {len(mine)} categories ({', '.join(sorted(mine)[:3])}...): "
               f"{len(train)} training, {len(test)} test drawings", file=sys.stderr, flush=True)
     n_train, n_test = all_sum([len(train), len(test)], world)
-    log.line(f"{len(words)} categories ({len(emoji_words)} with an emoji), {len(holdout)} held "
-             f"out; {int(n_train)} training and {int(n_test)} test drawings; {world} process(es)"
-             + (f"; skipped {len(skipped)} file(s) not named after a word" if skipped else ""))
+    Progress(enabled=rank == 0 and not args.quiet).line(
+        f"{len(words)} categories ({len(emoji_words)} with an emoji), {len(holdout)} held "
+        f"out; {int(n_train)} training and {int(n_test)} test drawings; {world} process(es)"
+        + (f"; skipped {len(skipped)} file(s) not named after a word" if skipped else ""))
+    test_x = torch.from_numpy(np.stack([it.render() for it, _ in test]))[:, None] if test else None
+    test_y = torch.tensor([c for _, c in test], dtype=torch.long)
+    return _Data(by_word, holdout, emoji_words, words, split, train, test_x, test_y)
+
+
+def _one_run(args, data: _Data, rank: int, world: int, started: float, epochs: int, out: str,
+             teacher: DrawingNet | None, teacher_file: str | None) -> DrawingNet:
+    """Train one net for ``epochs`` and save it; distil from ``teacher`` if given
+    (``teacher_file`` is recorded as where it came from). Returns the net with its head over
+    every category."""
+    torch.manual_seed(args.seed)
+    emoji_words, words, train = data.emoji_words, data.words, data.train
+    test_x, test_y = data.test_x, data.test_y
+    log = Progress(enabled=rank == 0 and not args.quiet)
 
     config = NetConfig(channels=tuple(int(c) for c in args.channels.split(",")),
                        embed_dim=args.embed_dim, n_classes=len(words), scale=args.scale)
@@ -253,13 +282,9 @@ def _one_run(args, rank: int, world: int, started: float, epochs: int, out: str,
         raise DataFormatError("too few training drawings for one batch: lower --batch-size")
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, pct_start=0.1,
                                                 total_steps=steps * epochs)
-    test_x = torch.from_numpy(np.stack([it.render() for it, _ in test]))[:, None] if test else None
-    test_y = torch.tensor([c for _, c in test], dtype=torch.long)
     # bf16 on CPUs that have it: about 2.5x faster steps here (AVX-512 BF16), same accuracy.
     bf16 = args.precision == "bf16" or (args.precision == "auto"
                                         and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    if teacher is None and teacher_file:
-        teacher = _teacher(teacher_file, emoji_words)
     history = []
     for epoch in range(epochs):
         t0 = time.time()
@@ -305,7 +330,8 @@ def _one_run(args, rank: int, world: int, started: float, epochs: int, out: str,
         history[-1].update({k: round(v, 4) for k, v in final.items()}, bn_recalibrated=True)
         log.line("after batch-norm recalibration: " + " ".join(f"{k} {v:.4f}" for k, v in final.items()))
     if rank == 0:
-        extra = _extra(args, net, by_word, holdout, split, history, time.time() - started, world)
+        extra = _extra(args, net, data.by_word, data.holdout, data.split, history,
+                       time.time() - started, world)
         extra["words"] = emoji_words  # the word of each label of the head, in order
         log.line(f"few-shot (nearest centroid, held-out words): {extra['figures']['quick_fewshot']}")
         extra["teacher"] = teacher_file
