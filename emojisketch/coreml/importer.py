@@ -102,14 +102,14 @@ def _knn(spec, user, dim: int, name: str) -> KNNClassifier:
     radius = _number(user, "prototype_radius", 1.0, float)
     k = int(knn.numberOfNeighbors.defaultValue)
     n_means = _number(user, "n_means", -1)
+    end = n_base + n_means  # our class means end here; Core ML appends its updates after
     examples, example_labels = _memory(user, "examples_data", "example_labels", dim)
-    if (user.get(KEY + "entries") != "class_means" or not 0 <= n_means <= len(labels) - n_base
-            or set(labels[n_base : n_base + n_means]) != set(example_labels)):
+    if (user.get(KEY + "entries") != "class_means" or not n_base <= end <= len(labels)
+            or set(labels[n_base:end]) != set(example_labels)):
         return KNNClassifier(samples, labels, k, n_base, radius)  # every entry as it is
-    # Our class means, then whatever Core ML appended on a device: averaged in with the rest.
-    means = KNNClassifier(samples[: n_base + n_means], labels[: n_base + n_means], k, n_base,
-                          radius, "class_means", examples, example_labels)
-    end = n_base + n_means
+    means = KNNClassifier(samples[:end], labels[:end], k, n_base, radius, "class_means",
+                          examples, example_labels)
+    # whatever a device appended is averaged in with the rest
     return means.with_entries(samples[end:], labels[end:]) if end < len(labels) else means
 
 
