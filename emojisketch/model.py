@@ -99,6 +99,8 @@ PARAMETERS: dict[str, dict[str, Param]] = {
     "knn": {
         "k": Param(3, "int", 1, 25, help="neighbours that vote (Core ML numberOfNeighbors)"),
         "augment": Param(0, "int", 0, 8, help="jittered copies of each drawing also stored"),
+        "mirror": Param(1, "int", 0, 1, help="1: store each drawing's embedding averaged with "
+                        "its mirror image's (a doodle means the same either way); 0: as drawn"),
         "entries": Param("class_means", "choice", allowed=("class_means", "examples"),
                          help="your drawings as one averaged entry per emoji, or each one"),
     },
@@ -148,14 +150,19 @@ class _Embedder:
 
     def __init__(self, net: DrawingNet, device: str = "cpu", dtype: torch.dtype = torch.float32):
         self.device, self.dtype = torch.device(device), dtype
+        convs = [(c, bn, pool) for block in net.blocks
+                 for c, bn, pool in ((block.conv1, block.bn1, False),
+                                     (block.conv2, block.bn2, block.pool))]
+        if net.config.expand:
+            convs.append((net.expand, net.expand_bn, False))
         self.layers = []
-        for block in net.blocks:
-            for conv, bn, pool in ((block.conv1, block.bn1, False), (block.conv2, block.bn2, block.pool)):
-                s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-                w = (conv.weight * s[:, None, None, None]).detach()
-                w = w.contiguous(memory_format=torch.channels_last)  # ~20% faster on CPU
-                b = (bn.bias - bn.running_mean * s).detach().clone()
-                self.layers.append((w.to(self.device, dtype), b.to(self.device, dtype), pool))
+        for conv, bn, pool in convs:
+            s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            w = (conv.weight * s[:, None, None, None]).detach()
+            w = w.contiguous(memory_format=torch.channels_last)  # ~20% faster on CPU
+            b = (bn.bias - bn.running_mean * s).detach().clone()
+            self.layers.append((w.to(self.device, dtype), b.to(self.device, dtype), pool,
+                                conv.kernel_size[0] // 2))
         self.proj_w = net.proj.weight.detach().clone().to(self.device, dtype)
         self.proj_b = net.proj.bias.detach().clone().to(self.device, dtype)
 
@@ -164,8 +171,8 @@ class _Embedder:
         x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
         x = x.reshape(-1, 1, ink.SIDE, ink.SIDE).to(self.device, self.dtype)
         x = x.contiguous(memory_format=torch.channels_last)
-        for w, b, pool in self.layers:
-            x = torch.relu_(F.conv2d(x, w, b, padding=1))
+        for w, b, pool, padding in self.layers:
+            x = torch.relu_(F.conv2d(x, w, b, padding=padding))
             if pool:
                 x = F.max_pool2d(x, 2)
         x = F.linear(x.mean(dim=(2, 3)), self.proj_w, self.proj_b)

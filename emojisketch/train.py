@@ -85,6 +85,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-elastic", type=float, default=0.0,
                    help="pixels of smooth elastic warp for image-only drawings")
     p.add_argument("--channels", default="24,48,96", help="output channels of the 3 blocks")
+    p.add_argument("--expand", type=int, default=0,
+                   help="channels of a 1x1 convolution widening the last block (0: none)")
     p.add_argument("--embed-dim", type=int, default=128)
     p.add_argument("--scale", type=float, default=16.0, help="cosine logit scale")
     p.add_argument("--workers", type=int, default=1, help="DataLoader processes (rendering)")
@@ -267,7 +269,8 @@ def _one_run(args, data: _Data, rank: int, world: int, started: float, epochs: i
     log = Progress(enabled=rank == 0 and not args.quiet)
 
     config = NetConfig(channels=tuple(int(c) for c in args.channels.split(",")),
-                       embed_dim=args.embed_dim, n_classes=len(words), scale=args.scale)
+                       expand=args.expand, embed_dim=args.embed_dim, n_classes=len(words),
+                       scale=args.scale)
     net = DrawingNet(config)
     model = BothHeads(net)
     if world > 1:

@@ -8,7 +8,8 @@ or failed task leaves nothing behind. Plain Python with no Qt: the app's worker 
 ``task.run(progress=...)`` and relays the events as signals, and ``task.cancel()`` may be
 called from any thread (it is checked between mini-batches).
 
-* k-NN: embed each drawing (and ``augment`` jittered copies) and append them (Core ML's k-NN
+* k-NN: embed each drawing (and ``augment`` jittered copies; with ``mirror``, each embedding
+  averaged with its mirror image's) and append them (Core ML's k-NN
   update is the same append), or with ``entries="class_means"`` (the default) fold them into
   their labels' mean entries: one epoch, one mini-batch, no loss.
 * neural head: grow a row per new label (``scale * normalize(mean embedding)``), then train
@@ -86,6 +87,14 @@ def training_images(examples: list[Example], copies: int, rng: np.random.Generat
     return np.stack(images).astype(np.float32), labels, np.asarray(original)
 
 
+def mirrored_embeddings(model: UpdatableModel, images: np.ndarray, emb: np.ndarray) -> np.ndarray:
+    """Each drawing's embedding averaged with its mirror image's, as one unit vector: a
+    doodle means the same either way (the base net was trained on mirrored drawings too), and
+    the pair says more about the emoji than either alone, at no cost when predicting."""
+    both = emb + model.embed(images[:, :, ::-1])
+    return (both / np.maximum(np.linalg.norm(both, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
 # -- the task ------------------------------------------------------------------------------
 
 class UpdateTask:
@@ -155,7 +164,11 @@ class UpdateTask:
                 raise InkError(f"a taught drawing cannot be used: {exc}") from None
             images.append(im), labels.extend(lab), original.append(orig)
         self._check()
-        return self.model.embed(np.concatenate(images)), labels, np.concatenate(original)
+        images = np.concatenate(images)
+        emb = self.model.embed(images)
+        if self.parameters.get("mirror"):
+            emb = mirrored_embeddings(self.model, images, emb)
+        return emb, labels, np.concatenate(original)
 
     def _train(self) -> Iterator[UpdateEvent]:
         rng = np.random.default_rng(self.seed)

@@ -16,7 +16,7 @@ SAMPLE = Path(__file__).parent / "data" / "quickdraw_sample.ndjson"
 BASE_LABELS = ["🍎", "🐱", "☀️", "🏠", "🐟", "⭐"]
 
 
-def tiny_net(seed: int = 0, channels=(4, 8, 8), embed_dim: int = 16) -> DrawingNet:
+def tiny_net(seed: int = 0, channels=(4, 8, 8), embed_dim: int = 16, expand: int = 0) -> DrawingNet:
     """A random net whose embedding depends on the drawing (as a trained one's does).
 
     Batch-norm statistics are measured on real doodles and the affine parameters are random,
@@ -24,7 +24,7 @@ def tiny_net(seed: int = 0, channels=(4, 8, 8), embed_dim: int = 16) -> DrawingN
     (With default statistics a random net maps every doodle to nearly the same embedding.)
     """
     gen = torch.Generator().manual_seed(seed)
-    config = NetConfig(channels=tuple(channels), embed_dim=embed_dim,
+    config = NetConfig(channels=tuple(channels), embed_dim=embed_dim, expand=expand,
                        n_classes=len(BASE_LABELS), labels=list(BASE_LABELS))
     torch.manual_seed(seed)
     net = DrawingNet(config)
@@ -48,8 +48,8 @@ def _calibration_images() -> np.ndarray:
     return _CALIBRATION[0]
 
 
-def tiny_model(kind: str = "knn", seed: int = 0, **params):
-    return from_net(tiny_net(seed), kind, **params)
+def tiny_model(kind: str = "knn", seed: int = 0, expand: int = 0, **params):
+    return from_net(tiny_net(seed, expand=expand), kind, **params)
 
 
 def records(per_word: int = 3, words: int = 6):

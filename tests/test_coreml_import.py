@@ -237,3 +237,17 @@ def test_tiny_net_is_not_trivial():
     emb = from_net(tiny_net()).embed(images(per_word=1, words=6))
     d = ((emb[:, None] - emb[None]) ** 2).sum(-1)
     assert d[np.triu_indices(len(d), 1)].min() > 1e-3
+
+
+def test_a_net_with_the_1x1_widening_round_trips_tensor_for_tensor(doodles, tmp_path):
+    """The shipped net widens its last block with a 1x1 convolution: exported and read back,
+    it is the same net (the widening's weights and batch norm included)."""
+    model = UpdateTask(tiny_model("knn", expand=12), examples(), {"augment": 0}).run()
+    path = export.export_model(model, tmp_path / "Wide.mlmodel")
+    back = importer.import_mlmodel(path)
+    assert back.net.config.expand == 12
+    mine, theirs = net_tensors(model.net), net_tensors(back.net)
+    assert {k for k in mine if k.startswith("expand")} == {k for k in theirs if k.startswith("expand")}
+    assert all(np.array_equal(mine[k], theirs[k]) for k in mine
+               if not k.endswith("tracked") and k != "prototypes")
+    same_answers(model, back, doodles)

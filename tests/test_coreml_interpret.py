@@ -26,8 +26,9 @@ def columns(result, labels):
 
 
 @pytest.mark.parametrize("kind", ["knn", "nn"])
-def test_interpreter_matches_the_app(doodles, kind, tmp_path):
-    model = tiny_model(kind)
+@pytest.mark.parametrize("expand", [0, 12], ids=["plain", "expand"])
+def test_interpreter_matches_the_app(doodles, kind, expand, tmp_path):
+    model = tiny_model(kind, expand=expand)
     path = export.export_model(model, tmp_path / "m.mlmodel")
     result = interpret.Interpreter(path).classify(doodles)
     assert np.abs(result.embedding - model.embed(doodles)).max() < TOL
@@ -62,8 +63,8 @@ def test_knn_semantics_are_the_apps_including_exact_copies(doodles):
 
 
 def test_a_bigger_net_within_tolerance(doodles):
-    """The shipped architecture's widths (24, 48, 96) and 128-d embedding."""
-    net = tiny_net(seed=3, channels=(24, 48, 96), embed_dim=128)
+    """The shipped architecture's widths (24, 48, 96), its 1x1 widening to 256 and 128-d embedding."""
+    net = tiny_net(seed=3, channels=(24, 48, 96), embed_dim=128, expand=256)
     spec = embedding.embedding_spec(net)
     out = interpret.run(spec, {"drawing": doodles * 255.0})["embedding"]
     with torch.no_grad():

@@ -34,7 +34,15 @@ def images(records):
     return np.stack([ink.to_image(r.drawing) for r in records])
 
 
-def test_embedding_is_the_nets_unit_embedding(net, images):
+@pytest.mark.parametrize("expand", [0, 24], ids=["plain", "expand"])
+def test_embedding_is_the_nets_unit_embedding(net, images, expand):
+    if expand:  # a 1x1 widening before pooling, folded with its batch norm like the rest
+        torch.manual_seed(1)
+        net = DrawingNet(NetConfig(channels=(8, 16, 16), expand=expand, embed_dim=32)).eval()
+        with torch.no_grad():
+            net.expand_bn.running_mean.uniform_(-0.2, 0.2)
+            net.expand_bn.running_var.uniform_(0.5, 2.0)
+            net.expand_bn.weight.uniform_(0.5, 1.5)
     model = from_net(net)
     emb = model.embed(images)
     with torch.no_grad():

@@ -1,5 +1,6 @@
 """Training the base model: a tiny run on real doodles, the split by drawing, and DDP."""
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -119,10 +120,17 @@ def test_holdout_words_are_chosen_among_words_without_an_emoji():
 
 
 @pytest.mark.slow
+def _free_port() -> int:
+    """A port no one listens on now (a fixed one can still be held by an earlier run)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_two_processes_train_with_ddp(tmp_path):
     out = tmp_path / "ddp.safetensors"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           "--master_port=29531", "-m", "emojisketch", "train-base", "--out", str(out),
+           "--master_addr=127.0.0.1", f"--master_port={_free_port()}", "-m", "emojisketch", "train-base", "--out", str(out),
            *[a for a in TINY if a != "--quiet"], "--epochs", "2", "--teacher-epochs", "1"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -146,3 +154,17 @@ def test_an_epoch_plan_keeps_drawings_of_a_class_together_when_asked():
     runs = [[train[i][1] for i in grouped[j : j + 4]] for j in range(0, 40, 4)]
     assert all(len(set(r)) == 1 for r in runs)
     assert not all(len({train[i][1] for i in plain[j : j + 4]}) == 1 for j in range(0, 40, 4))
+
+
+def test_a_net_with_the_1x1_widening_trains_and_loads_back(tmp_path):
+    from emojisketch.model import load_model
+
+    out = tmp_path / "wide.safetensors"
+    args = [a for a in TINY]
+    args[args.index("--epochs") + 1] = "1"
+    assert cli.main(["train-base", "--out", str(out), *args, "--expand", "12"]) == 0
+    net, extra = load_net(out)
+    assert net.config.expand == 12 and net.expand.weight.shape == (12, 96, 1, 1)
+    assert "--expand 12" in extra["command"]
+    emb = load_model(out).embed(np.zeros((2, 28, 28), np.float32))
+    assert emb.shape == (2, 128)

@@ -8,6 +8,7 @@ Core ML 3. Batch norm stays a layer of its own (not folded into the convolution)
 
     drawing (28x28 grayscale image, scaled by 1/255 to [0, 1])
       -> per block: conv3x3 -> batchnorm -> ReLU -> conv3x3 -> batchnorm -> ReLU [-> maxpool 2x2]
+      [-> conv1x1 -> batchnorm -> ReLU (the net's ``expand`` widening)]
       -> global average pool -> flatten -> inner product (proj) -> L2 normalise -> embedding (D,)
 """
 
@@ -34,6 +35,20 @@ def _np(t) -> np.ndarray:
     return t.detach().cpu().numpy().astype(np.float32)
 
 
+def _add_conv_bn_relu(b, conv, bn, blob: str, conv_name: str, bn_name: str, relu_name: str) -> str:
+    """A bias-free same-padded convolution, its batch norm and a ReLU; returns the output blob."""
+    w = _np(conv.weight)  # (out, in, kh, kw); the builder wants (kh, kw, in, out)
+    b.add_convolution(conv_name, kernel_channels=w.shape[1], output_channels=w.shape[0],
+                      height=w.shape[2], width=w.shape[3], stride_height=1, stride_width=1,
+                      border_mode="same", groups=1, W=w.transpose(2, 3, 1, 0), b=None,
+                      has_bias=False, input_name=blob, output_name=conv_name)
+    b.add_batchnorm(bn_name, w.shape[0], gamma=_np(bn.weight), beta=_np(bn.bias),
+                    mean=_np(bn.running_mean), variance=_np(bn.running_var),
+                    input_name=conv_name, output_name=bn_name, epsilon=float(bn.eps))
+    b.add_activation(relu_name, "RELU", bn_name, relu_name)
+    return relu_name
+
+
 def embedding_spec(net: DrawingNet):
     """A neuralNetwork spec (version 4) computing ``net.embed`` from a 28x28 image."""
     builder_mod = specio.builder_module()
@@ -47,24 +62,16 @@ def embedding_spec(net: DrawingNet):
     blob = INPUT
     for i, block in enumerate(net.blocks):
         for j, (conv, bn) in enumerate(((block.conv1, block.bn1), (block.conv2, block.bn2)), 1):
-            w = _np(conv.weight)  # (out, in, kh, kw); the builder wants (kh, kw, in, out)
-            name = f"block{i}_conv{j}"
-            b.add_convolution(name, kernel_channels=w.shape[1], output_channels=w.shape[0],
-                              height=w.shape[2], width=w.shape[3], stride_height=1,
-                              stride_width=1, border_mode="same", groups=1,
-                              W=w.transpose(2, 3, 1, 0), b=None, has_bias=False,
-                              input_name=blob, output_name=name)
-            b.add_batchnorm(f"block{i}_bn{j}", w.shape[0], gamma=_np(bn.weight),
-                            beta=_np(bn.bias), mean=_np(bn.running_mean),
-                            variance=_np(bn.running_var), input_name=name,
-                            output_name=f"block{i}_bn{j}", epsilon=float(bn.eps))
-            b.add_activation(f"block{i}_relu{j}", "RELU", f"block{i}_bn{j}", f"block{i}_relu{j}")
-            blob = f"block{i}_relu{j}"
+            blob = _add_conv_bn_relu(b, conv, bn, blob, f"block{i}_conv{j}", f"block{i}_bn{j}",
+                                     f"block{i}_relu{j}")
         if block.pool:
             b.add_pooling(f"block{i}_pool", height=2, width=2, stride_height=2, stride_width=2,
                           layer_type="MAX", padding_type="VALID", input_name=blob,
                           output_name=f"block{i}_pool")
             blob = f"block{i}_pool"
+    if net.config.expand:
+        blob = _add_conv_bn_relu(b, net.expand, net.expand_bn, blob, "expand_conv", "expand_bn",
+                                 "expand_relu")
     b.add_pooling("gap", height=1, width=1, stride_height=1, stride_width=1,
                   layer_type="AVERAGE", padding_type="VALID", input_name=blob,
                   output_name="gap", is_global=True)
@@ -106,6 +113,46 @@ def _bad(why: str) -> ModelFileError:
     return ModelFileError(f"the embedding is not an emojisketch DrawingNet: {why}")
 
 
+def _is_conv(layer, kernel: int) -> bool:
+    return (layer is not None and layer.WhichOneof("layer") == "convolution"
+            and list(layer.convolution.kernelSize) == [kernel, kernel])
+
+
+def _read_conv_bn_relu(walk: _Layers, tensors: dict, conv_key: str, bn_key: str, c_in: int,
+                       kernel: int, where: str) -> int:
+    """Read a convolution (``kernel`` square, same-padded, no bias), its batch norm and ReLU
+    into ``tensors`` under the torch names; returns the output channels."""
+    conv = walk.take("convolution").convolution
+    if (list(conv.kernelSize) != [kernel, kernel] or list(conv.stride or [1, 1]) != [1, 1]
+            or conv.WhichOneof("ConvolutionPaddingType") != "same" or conv.hasBias
+            or conv.isDeconvolution or conv.nGroups not in (0, 1)
+            or any(d != 1 for d in conv.dilationFactor)):
+        raise _bad(f"convolution {where} is not a plain {kernel}x{kernel} same-padded one")
+    c_out = conv.outputChannels
+    if conv.kernelChannels != c_in:
+        raise _bad(f"convolution {where} takes {conv.kernelChannels} channels, not {c_in}")
+    w = specio.floats(conv.weights)
+    if w.size != c_out * c_in * kernel * kernel:
+        raise _bad(f"convolution {where} has {w.size} weights")
+    tensors[f"{conv_key}.weight"] = w.reshape(c_out, c_in, kernel, kernel)
+    bn = walk.take("batchnorm").batchnorm
+    if bn.channels != c_out or bn.computeMeanVar or bn.instanceNormalization:
+        raise _bad(f"batch norm {where} does not fit its convolution")
+    if not np.isclose(bn.epsilon, 1e-5, rtol=1e-3):
+        raise _bad(f"batch norm {where} has epsilon {bn.epsilon}, not 1e-5")
+    for key, field in (("weight", bn.gamma), ("bias", bn.beta),
+                       ("running_mean", bn.mean), ("running_var", bn.variance)):
+        v = specio.floats(field)
+        if v.size != c_out:
+            raise _bad(f"batch norm {where} has {v.size} {key} values, not {c_out}")
+        tensors[f"{bn_key}.{key}"] = v
+    tensors[f"{bn_key}.num_batches_tracked"] = np.array(0, dtype=np.int64)
+    act = walk.take("activation").activation
+    if act.WhichOneof("NonlinearityType") != "ReLU":
+        raise _bad(f"activation {where} is not a ReLU")
+    return c_out
+
+
 def net_from_spec(spec) -> DrawingNet:
     """Rebuild the DrawingNet (eval mode, no base head) whose weights the spec holds."""
     if spec.WhichOneof("Type") != "neuralNetwork":
@@ -115,38 +162,11 @@ def net_from_spec(spec) -> DrawingNet:
     if len(scales) != 1 or not np.isclose(scales[0], IMAGE_SCALE, rtol=1e-6):
         raise _bad("its input is not scaled by 1/255")
     walk, tensors, channels, pools, c_in = _Layers(nn.layers), {}, [], [], 1
-    while (layer := walk.peek()) is not None and layer.WhichOneof("layer") == "convolution":
+    while _is_conv(walk.peek(), 3):
         i = len(channels)
         for j in (1, 2):
-            conv = walk.take("convolution").convolution
-            if (list(conv.kernelSize) != [3, 3] or list(conv.stride or [1, 1]) != [1, 1]
-                    or conv.WhichOneof("ConvolutionPaddingType") != "same" or conv.hasBias
-                    or conv.isDeconvolution or conv.nGroups not in (0, 1)
-                    or any(d != 1 for d in conv.dilationFactor)):
-                raise _bad(f"convolution {i}.{j} is not a plain 3x3 same-padded one")
-            c_out = conv.outputChannels
-            if conv.kernelChannels != c_in:
-                raise _bad(f"convolution {i}.{j} takes {conv.kernelChannels} channels, not {c_in}")
-            w = specio.floats(conv.weights)
-            if w.size != c_out * c_in * 9:
-                raise _bad(f"convolution {i}.{j} has {w.size} weights")
-            tensors[f"blocks.{i}.conv{j}.weight"] = w.reshape(c_out, c_in, 3, 3)
-            bn = walk.take("batchnorm").batchnorm
-            if bn.channels != c_out or bn.computeMeanVar or bn.instanceNormalization:
-                raise _bad(f"batch norm {i}.{j} does not fit its convolution")
-            if not np.isclose(bn.epsilon, 1e-5, rtol=1e-3):
-                raise _bad(f"batch norm {i}.{j} has epsilon {bn.epsilon}, not 1e-5")
-            for key, field in (("weight", bn.gamma), ("bias", bn.beta),
-                               ("running_mean", bn.mean), ("running_var", bn.variance)):
-                v = specio.floats(field)
-                if v.size != c_out:
-                    raise _bad(f"batch norm {i}.{j} has {v.size} {key} values, not {c_out}")
-                tensors[f"blocks.{i}.bn{j}.{key}"] = v
-            tensors[f"blocks.{i}.bn{j}.num_batches_tracked"] = np.array(0, dtype=np.int64)
-            act = walk.take("activation").activation
-            if act.WhichOneof("NonlinearityType") != "ReLU":
-                raise _bad(f"activation {i}.{j} is not a ReLU")
-            c_in = c_out
+            c_in = _read_conv_bn_relu(walk, tensors, f"blocks.{i}.conv{j}", f"blocks.{i}.bn{j}",
+                                      c_in, 3, f"{i}.{j}")
         pool = walk.peek()
         is_pool = (pool is not None and pool.WhichOneof("layer") == "pooling"
                    and not pool.pooling.globalPooling)
@@ -157,17 +177,20 @@ def net_from_spec(spec) -> DrawingNet:
                     or any(a.startEdgeSize or a.endEdgeSize
                            for a in p.valid.paddingAmounts.borderAmounts)):
                 raise _bad(f"the pooling after block {i} is not a 2x2 max pool")
-        channels.append(c_out)
+        channels.append(c_in)
         pools.append(is_pool)
     if not channels:
         raise _bad("it has no convolution blocks")
+    expand = 0
+    if _is_conv(walk.peek(), 1):
+        expand = c_in = _read_conv_bn_relu(walk, tensors, "expand", "expand_bn", c_in, 1, "expand")
     gap = walk.take("pooling").pooling
     if not gap.globalPooling or gap.type != 1:
         raise _bad("it does not end in a global average pool")
     walk.take("flatten")
     ip = walk.take("innerProduct").innerProduct
     if ip.inputChannels != c_in or not ip.hasBias:
-        raise _bad("its projection does not fit the last block")
+        raise _bad("its projection does not fit the layer before it")
     dim = int(ip.outputChannels)
     tensors["proj.weight"] = specio.floats(ip.weights).reshape(dim, c_in)
     tensors["proj.bias"] = specio.floats(ip.bias)
@@ -175,5 +198,6 @@ def net_from_spec(spec) -> DrawingNet:
     if walk.peek() is not None:
         raise _bad("it has extra layers after the L2 normalisation")
     tensors["prototypes"] = np.zeros((0, dim), dtype=np.float32)
-    config = NetConfig(channels=tuple(channels), pool=tuple(pools), embed_dim=dim, n_classes=0)
+    config = NetConfig(channels=tuple(channels), pool=tuple(pools), expand=expand, embed_dim=dim,
+                       n_classes=0)
     return net_from_tensors(config, tensors)
