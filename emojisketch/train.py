@@ -76,7 +76,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flip", type=float, default=0.0,
                    help="chance to mirror a drawing left to right (a doodle means the same)")
     p.add_argument("--teacher", default="", help="a trained base model to distil from (its "
-                   "head's soft answers over the emoji categories join the loss)")
+                   "head's soft answers over the emoji categories join the loss); several, "
+                   "comma-separated: their averaged logits (an ensemble)")
     p.add_argument("--teacher-epochs", type=int, default=0,
                    help="first train a teacher this long (same options, written beside --out "
                    "as .teacher.safetensors), then distil from it")
@@ -259,7 +260,7 @@ def _read(args, rank: int, world: int) -> _Data:
 
 
 def _one_run(args, data: _Data, rank: int, world: int, started: float, epochs: int, out: str,
-             teacher: DrawingNet | None, teacher_file: str | None) -> DrawingNet:
+             teacher: nn.Module | None, teacher_file: str | None) -> DrawingNet:
     """Train one net for ``epochs`` and save it; distil from ``teacher`` if given
     (``teacher_file`` is recorded as where it came from). Returns the net with its head over
     every category."""
@@ -345,12 +346,27 @@ def _one_run(args, data: _Data, rank: int, world: int, started: float, epochs: i
     return net.eval()
 
 
-def _teacher(path: str, emoji_words: list[str]) -> DrawingNet:
-    """A trained base net whose head answers over these emoji words, in this order."""
-    net, extra = load_net(path)
-    if extra.get("words") != emoji_words:
-        raise DataFormatError(f"--teacher {path}: its head is not over this run's emoji words")
-    return net.eval().requires_grad_(False)
+class Ensemble(nn.Module):
+    """Several trained nets answering as one: the mean of their logits."""
+
+    def __init__(self, nets: list[DrawingNet]):
+        super().__init__()
+        self.nets = nn.ModuleList(nets)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([net(x) for net in self.nets]).mean(0)
+
+
+def _teacher(paths: str, emoji_words: list[str]) -> nn.Module:
+    """Trained base nets (comma-separated files) whose heads answer over these emoji words,
+    in this order; several answer as their ensemble."""
+    nets = []
+    for path in [p for p in paths.split(",") if p]:
+        net, extra = load_net(path)
+        if extra.get("words") != emoji_words:
+            raise DataFormatError(f"--teacher {path}: its head is not over this run's emoji words")
+        nets.append(net.eval().requires_grad_(False))
+    return nets[0] if len(nets) == 1 else Ensemble(nets).eval()
 
 
 def _shipped(net: DrawingNet, emoji_words: list[str]) -> DrawingNet:

@@ -168,3 +168,22 @@ def test_a_net_with_the_1x1_widening_trains_and_loads_back(tmp_path):
     assert "--expand 12" in extra["command"]
     emb = load_model(out).embed(np.zeros((2, 28, 28), np.float32))
     assert emb.shape == (2, 128)
+
+
+def test_several_teachers_answer_as_their_mean(trained, tmp_path):
+    from emojisketch.train import Ensemble, _teacher
+
+    words = load_net(trained)[1]["words"]
+    one, two = _teacher(str(trained), words), _teacher(f"{trained},{trained}", words)
+    assert isinstance(two, Ensemble) and len(two.nets) == 2
+    x = torch.rand(3, 1, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(two(x), one(x))  # the mean of two equal answers
+        other = load_net(trained)[0].eval()
+        other.prototypes.mul_(-1.0)
+        mixed = Ensemble([one, other])(x)
+        torch.testing.assert_close(mixed, (one(x) + other(x)) / 2)
+    out = tmp_path / "student.safetensors"
+    assert cli.main(["train-base", "--out", str(out), *TINY, "--epochs", "1",
+                     "--teacher", f"{trained},{trained}"]) == 0
+    assert load_net(out)[1]["teacher"] == f"{trained},{trained}"
