@@ -1,0 +1,51 @@
+"""Time "embedding a drawing" for several model files, interleaved:
+``python benchmarks/embed.py [MODEL ...] [--reps N]``.
+
+Each repetition takes the next doodle of ``tests/data/quickdraw_sample.ndjson`` and, for every
+model in turn, rasterises it (the ink pipeline, Google's frame) and embeds it with the app's
+embedder (batch norm folded), as ``emojisketch bench``'s ``embed_ms`` does. Interleaving makes
+a busy or slower machine slow every model alike, so the ratio between two models means
+something even where the absolute times do not. One thread; prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+from emojisketch import ink, quickdraw
+from emojisketch.bench import SAMPLE
+from emojisketch.model import load_model
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("models", nargs="*", help="model files (default: the shipped base model)")
+    p.add_argument("--reps", type=int, default=1500)
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    paths = args.models or [None]
+    models = [load_model(path) for path in paths]
+    drawings = [r.drawing for r in quickdraw.read(SAMPLE) if r.drawing is not None]
+    times = [[] for _ in models]
+    for i in range(args.reps + 100):
+        d = drawings[i % len(drawings)]
+        for t, m in zip(times, models):
+            t0 = time.perf_counter()
+            m.embed(ink.rasterize(d))
+            t.append(time.perf_counter() - t0)
+    out = {}
+    for path, t in zip(paths, times):
+        ms = np.array(t[100:]) * 1e3  # the first 100 are warm-up
+        out[str(path or "models/base.safetensors")] = {
+            "embed_ms_p50": round(float(np.median(ms)), 3),
+            "embed_ms_p95": round(float(np.percentile(ms, 95)), 3)}
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
