@@ -192,3 +192,21 @@ def test_augmented_copies_are_new_drawings_of_the_same_thing(examples):
 def test_warm_up_runs_with_and_without_a_model(net):
     warm_up()
     warm_up(from_net(net))
+
+
+def test_knn_stores_a_drawing_averaged_with_its_mirror_image_unless_told_not_to(examples):
+    from test_coreml_helpers import tiny_model  # a random net whose embedding depends on the drawing
+
+    model = tiny_model("knn")
+    drawing = examples[2].drawing  # a lopsided doodle: its mirror image embeds elsewhere
+    image = ink.to_image(drawing)
+    plain, flipped = model.embed(image), model.embed(image[:, ::-1].copy())
+    assert np.abs(plain - flipped).max() > 1e-3
+    mirrored = UpdateTask(model, [Example(drawing, "🦜")]).run()  # mirror=1 by default
+    as_drawn = UpdateTask(model, [Example(drawing, "🦜")], {"mirror": 0}).run()
+    both = (plain + flipped) / np.linalg.norm(plain + flipped)
+    np.testing.assert_allclose(mirrored.classifier.examples, both, atol=1e-6)
+    np.testing.assert_allclose(as_drawn.classifier.examples, plain, atol=1e-6)
+    assert mirrored.classifier.n_examples == as_drawn.classifier.n_examples == 1
+    with pytest.raises(ParameterError, match="mirror"):
+        UpdateTask(model, [Example(drawing, "🦜")], {"mirror": 2})
