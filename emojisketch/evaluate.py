@@ -50,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for p in (few, stream):
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--kind", choices=("knn", "nn"), help="classifier (default: the model's)")
+        p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                       help="an update parameter for the teaching (e.g. mirror=0); repeatable")
         p.add_argument("--words", default="auto",
                        help="holdout, all, or a file of words; auto: the model's held-out "
                             "words when the data has them, else all")
@@ -194,6 +196,17 @@ def _examples(data, words: list[str] | None, model) -> dict:
     return dict(sorted(out.items()))
 
 
+def _parameters(settings: list[str]) -> dict:
+    """``["mirror=0", ...]`` -> ``{"mirror": "0"}`` (the update task checks names and values)."""
+    out = {}
+    for item in settings:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise EmojisketchError(f"--set {item}: write NAME=VALUE, e.g. --set mirror=0")
+        out[name.strip()] = value.strip()
+    return out
+
+
 def _personalization(args) -> dict:
     try:
         from . import episodes
@@ -205,13 +218,17 @@ def _personalization(args) -> dict:
     model = load_model(args.model, kind=args.kind)
     words = _chosen_words(args.words, model, args.data)
     drawings = _examples(args.data, words, model)
+    parameters = _parameters(args.set)
     if args.mode == "fewshot":
         out = episodes.fewshot(model, drawings, args.ways, args.shots, args.queries,
-                               args.episodes, args.seed)
+                               args.episodes, args.seed, parameters=parameters)
     else:
         if args.per_word > 0:  # so that the 9 words with thousands of bitmaps do not drown the rest
             drawings = {w: ex[: args.per_word] for w, ex in drawings.items()}
-        out = episodes.stream(model, drawings, args.seed, limit=args.limit or None)
+        out = episodes.stream(model, drawings, args.seed, parameters=parameters,
+                              limit=args.limit or None)
+    if parameters:
+        out["parameters"] = parameters
     return dict(out, word_set="all" if words is None else f"{args.words} ({len(drawings)})")
 
 

@@ -90,3 +90,23 @@ def test_fewshot_defaults_to_the_models_held_out_words(model, capsys):
     assert cli.main(["evaluate", "fewshot", "--data", str(BASE), "--model", str(model),
                      "--ways", "2", "--shots", "1", "--episodes", "2", "--json"]) == 1
     assert "2-way episodes need 2 words" in capsys.readouterr().err  # only anvil is held out
+
+
+def test_update_parameters_for_the_teaching_are_passed_and_checked(model, capsys, monkeypatch):
+    from emojisketch import episodes
+
+    seen = []
+    real = episodes.fewshot
+    monkeypatch.setattr(episodes, "fewshot",
+                        lambda *a, parameters=None, **k: seen.append(parameters) or real(
+                            *a, parameters=parameters, **k))
+    args = ["fewshot", "--data", str(BASE), "--model", str(model), "--ways", "2", "--shots", "1",
+            "--queries", "2", "--episodes", "2", "--words", "all"]
+    _evaluate(capsys, *args)
+    out = _evaluate(capsys, *args, "--set", "mirror=0", "--set", "k=5")
+    assert seen == [{}, {"mirror": "0", "k": "5"}]
+    assert out["parameters"] == {"mirror": "0", "k": "5"}
+    assert cli.main(["evaluate", *args, "--set", "mirror=2"]) == 1  # checked by the update task
+    assert "mirror must be between 0 and 1" in capsys.readouterr().err
+    assert cli.main(["evaluate", *args, "--set", "mirror"]) == 1
+    assert "write NAME=VALUE" in capsys.readouterr().err
