@@ -1,5 +1,6 @@
 """Training the base model: a tiny run on real doodles, the split by drawing, and DDP."""
 
+import os
 import socket
 import subprocess
 import sys
@@ -40,6 +41,17 @@ def test_a_tiny_run_learns_and_saves_a_model_that_loads_back(trained):
     assert extra["command"].startswith("emojisketch train-base")
     assert extra["split"]["test_percent"] == 15.0 and extra["duration_s"] > 0
     assert {"test_top1", "test_top3", "quick_fewshot"} <= set(extra["figures"])
+
+
+def test_threads_default_to_the_cores_shared_out_and_are_given_back(tmp_path):
+    from emojisketch.train import _threads
+    cores = len(os.sched_getaffinity(0))
+    assert _threads(0, 1) == cores and _threads(0, 2) == max(1, cores // 2)
+    assert _threads(0, 4 * cores) == 1 and _threads(3, 2) == 3
+    before = torch.get_num_threads()
+    assert cli.main(["train-base", "--out", str(tmp_path / "m.safetensors"), *TINY,
+                     "--epochs", "1", "--threads", str(before + 2)]) == 0
+    assert torch.get_num_threads() == before  # the caller's own setting, as it was
 
 
 def test_a_student_distils_from_a_teacher_with_mirrored_drawings(trained, tmp_path, capsys):
