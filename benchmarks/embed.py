@@ -14,11 +14,10 @@ import argparse
 import json
 import time
 
-import numpy as np
 import torch
 
 from emojisketch import ink, quickdraw
-from emojisketch.bench import SAMPLE
+from emojisketch.bench import SAMPLE, percentile_ms
 from emojisketch.model import load_model
 
 
@@ -40,10 +39,9 @@ def main() -> None:
             t.append(time.perf_counter() - t0)
     out = {}
     for path, t in zip(paths, times):
-        ms = np.array(t[100:]) * 1e3  # the first 100 are warm-up
+        timed = t[100:]  # the first 100 are warm-up
         out[str(path or "models/base.safetensors")] = {
-            "embed_ms_p50": round(float(np.median(ms)), 3),
-            "embed_ms_p95": round(float(np.percentile(ms, 95)), 3)}
+            "embed_ms_p50": percentile_ms(timed, 50), "embed_ms_p95": percentile_ms(timed, 95)}
     print(json.dumps(out, indent=1))
 
 

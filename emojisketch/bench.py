@@ -48,7 +48,8 @@ def _peak_rss_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
-def _ms(times: list[float], q: float) -> float:
+def percentile_ms(times: list[float], q: float) -> float:
+    """The q-th percentile of times in seconds, in milliseconds (3 decimals)."""
     return round(float(np.percentile(times, q)) * 1e3, 3)
 
 
@@ -97,10 +98,10 @@ def measure(model_path=None, data=SAMPLE, predict_reps=500, teach_reps=50, nn_re
         updates.append(time.perf_counter() - t0)
 
     return {
-        "predict_ms_p50": _ms(predict, 50), "predict_ms_p95": _ms(predict, 95),
-        "render_ms_p50": _ms(render, 50),
-        "embed_ms_p50": _ms(embed, 50), "embed_ms_p95": _ms(embed, 95),
-        "teach3_ms_p50": _ms(teach, 50),
+        "predict_ms_p50": percentile_ms(predict, 50), "predict_ms_p95": percentile_ms(predict, 95),
+        "render_ms_p50": percentile_ms(render, 50),
+        "embed_ms_p50": percentile_ms(embed, 50), "embed_ms_p95": percentile_ms(embed, 95),
+        "teach3_ms_p50": percentile_ms(teach, 50),
         "nn_update_s": round(float(np.median(updates)), 3),
         "nn_update_parameters": dict(nn.parameters, epochs=10),
         "peak_rss_mb": round(_peak_rss_mb(), 1),
