@@ -87,11 +87,15 @@ def training_images(examples: list[Example], copies: int, rng: np.random.Generat
     return np.stack(images).astype(np.float32), labels, np.asarray(original)
 
 
-def mirrored_embeddings(model: UpdatableModel, images: np.ndarray, emb: np.ndarray) -> np.ndarray:
-    """Each drawing's embedding averaged with its mirror image's, as one unit vector: a
-    doodle means the same either way (the base net was trained on mirrored drawings too), and
-    the pair says more about the emoji than either alone, at no cost when predicting."""
-    both = emb + model.embed(images[:, :, ::-1])
+def embed_examples(model: UpdatableModel, images: np.ndarray, mirror: bool) -> np.ndarray:
+    """The taught drawings' unit embeddings; with ``mirror``, each one averaged with its
+    mirror image's, as one unit vector: a doodle means the same either way (the base net was
+    trained on mirrored drawings too), and the pair says more about the emoji than either
+    alone, at no cost when predicting. Both images go through the net in one call."""
+    if not mirror:
+        return model.embed(images)
+    both = model.embed(np.concatenate([images, images[:, :, ::-1]]))
+    both = both[: len(images)] + both[len(images) :]
     return (both / np.maximum(np.linalg.norm(both, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
@@ -165,9 +169,7 @@ class UpdateTask:
             images.append(im), labels.extend(lab), original.append(orig)
         self._check()
         images = np.concatenate(images)
-        emb = self.model.embed(images)
-        if self.parameters.get("mirror"):
-            emb = mirrored_embeddings(self.model, images, emb)
+        emb = embed_examples(self.model, images, bool(self.parameters.get("mirror")))
         return emb, labels, np.concatenate(original)
 
     def _train(self) -> Iterator[UpdateEvent]:

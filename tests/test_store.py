@@ -4,7 +4,6 @@ wrong (damaged files, a lost database, a full disk, a read-only folder, two thre
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import resource
@@ -19,19 +18,21 @@ from typing import Callable
 import platformdirs
 import pytest
 
-from emojisketch.atomic import atomic_write_bytes
 from emojisketch.errors import ModelFileError, StoreError
 from emojisketch.ink import Drawing
 from emojisketch.store import DB_NAME, Store, default_root
 
+from hashed_model import HashedModel
+
 DATA = Path(__file__).parent / "data"
 
 
-class FakeModel:
-    """Stands in for UpdatableModel where only the file contract matters: ``save(path)``
-    writes one file, ``load(path)`` rebuilds it or raises ModelFileError."""
+class FakeModel(HashedModel):
+    """A model named ``name`` whose file holds ``size`` bytes of it; loaded back, ``body`` is
+    what the file held."""
 
     HEADER = b"fake-model/1\n"
+    KIND = "fake model"
 
     def __init__(self, name: str, size: int = 1000):
         self.name = name
@@ -40,19 +41,8 @@ class FakeModel:
     def payload(self) -> bytes:
         return (self.name.encode() * (self.size // max(len(self.name), 1) + 1))[: self.size]
 
-    def save(self, path):
-        body = self.payload()
-        return atomic_write_bytes(path, self.HEADER + hashlib.sha256(body).hexdigest().encode()
-                                  + b"\n" + body)
-
     @classmethod
-    def load(cls, path):
-        data = Path(path).read_bytes()
-        if not data.startswith(cls.HEADER):
-            raise ModelFileError(f"{Path(path).name} is not a fake model")
-        digest, _, body = data[len(cls.HEADER):].partition(b"\n")
-        if hashlib.sha256(body).hexdigest().encode() != digest:
-            raise ModelFileError(f"{Path(path).name} is damaged")
+    def from_payload(cls, body: bytes) -> "FakeModel":
         model = cls(body[:8].decode(errors="replace"), len(body))
         model.body = body
         return model

@@ -20,41 +20,16 @@ import pytest
 
 from emojisketch.store import DB_NAME, Store
 
-# One stand-in model class, used by the child to save and by the test to load. It is large
-# enough (a few MB) that a random kill often lands inside a save.
-MODEL_SRC = r'''
-import hashlib
-from pathlib import Path
-from emojisketch.atomic import atomic_write_bytes
-from emojisketch.errors import ModelFileError
+from hashed_model import NumberedModel
 
-class Model:
-    HEADER = b"crash-test-model/1\n"
+# The stand-in model the child saves and the test loads (tests/hashed_model.py, which the
+# child imports too): large enough (a few MB) that a random kill often lands inside a save.
+Model = NumberedModel
 
-    def __init__(self, n, size):
-        self.n, self.size = n, size
 
-    def body(self):
-        return (b"%08d" % self.n) * (self.size // 8)
-
-    def save(self, path):
-        body = self.body()
-        return atomic_write_bytes(path, self.HEADER + hashlib.sha256(body).hexdigest().encode()
-                                  + b"\n" + body)
-
-    @classmethod
-    def load(cls, path):
-        data = Path(path).read_bytes()
-        if not data.startswith(cls.HEADER):
-            raise ModelFileError(f"{Path(path).name} is not a crash-test model")
-        digest, _, body = data[len(cls.HEADER):].partition(b"\n")
-        if hashlib.sha256(body).hexdigest().encode() != digest:
-            raise ModelFileError(f"{Path(path).name} is damaged")
-        return cls(int(body[:8]), len(body))
-'''
-
-CHILD_SRC = MODEL_SRC + r'''
+CHILD_SRC = r'''
 import os, random, signal, sys
+from hashed_model import NumberedModel as Model
 import emojisketch.store_files as store_files
 from emojisketch.ink import Drawing
 from emojisketch.store import Store
@@ -69,7 +44,7 @@ class HalfWriter(Model):
     """A saver that is no better than it must be: writes in place, dies half way."""
     def save(self, path):
         with open(path, "wb") as fh:
-            fh.write(self.HEADER + b"0" * 64 + b"\n" + self.body()[: self.size // 2])
+            fh.write(self.HEADER + b"0" * 64 + b"\n" + self.payload()[: self.size // 2])
             fh.flush()
             os.fsync(fh.fileno())
         die()
@@ -121,7 +96,9 @@ for step in range(1_000_000):
 
 def run_child(root: Path, seed: int, kill_at: str, delay: float) -> list[str]:
     """The lines the child printed before it died."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    tests = str(Path(__file__).resolve().parent)  # where the child finds Model
+    env = dict(os.environ, PYTHONUNBUFFERED="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")])))
     root.mkdir(parents=True, exist_ok=True)
     with open(root.parent / f"{root.name}-child-stderr.txt", "w+b") as err:
         proc = subprocess.Popen([sys.executable, "-c", CHILD_SRC, str(root), str(seed), kill_at],
@@ -156,14 +133,12 @@ def run_child(root: Path, seed: int, kill_at: str, delay: float) -> list[str]:
 def check_reopened(root: Path, lines: list[str]) -> dict:
     """Every promise in ``lines`` (all the children's on this folder, in order) is kept by
     the reopened store; appends the example it adds itself; returns what was seen."""
-    ns: dict = {}
-    exec(MODEL_SRC, ns)
     acked = {int(x.split()[1]) for x in lines if x.startswith("example ")}
     undoing = {int(x.split()[1]) for x in lines if x.startswith("undoing ")}
     undone = {int(x.split()[1]) for x in lines if x.startswith("undone ")}
     saved = [int(x.split()[1]) for x in lines if x.startswith("model ")]
     started = [int(x.split()[1]) for x in lines if x.startswith("saving ")]
-    with Store(root, loader=ns["Model"].load) as store:
+    with Store(root, loader=Model.load) as store:
         assert store.warnings == []  # a kill damages nothing, so nothing was moved aside
         ids = {e.id for e in store.examples()}
         assert acked - undoing <= ids, f"acknowledged examples lost: {sorted(acked - undoing - ids)}"
