@@ -105,10 +105,11 @@ class MirrorNet(nn.Module):
         layers, c_in = [], 1
         for c_out, pool in zip(config.channels, config.pool):
             for j in range(2):
-                layers.append(nn.ModuleDict({"conv": TiedConv(c_in, c_out, 3, first=c_in == 1),
-                                             "bn": PairBN(c_out)}))
+                layer = nn.ModuleDict({"conv": TiedConv(c_in, c_out, 3, first=c_in == 1),
+                                       "bn": PairBN(c_out)})
+                layer.pool = pool and j == 1  # as Block: after the second convolution
+                layers.append(layer)
                 c_in = c_out
-            layers[-1].pool = pool
         self.layers = nn.ModuleList(layers)
         if config.expand:
             self.expand = TiedConv(c_in, config.expand, 1)
@@ -120,7 +121,7 @@ class MirrorNet(nn.Module):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
             x = F.relu(layer["bn"](layer["conv"](x)))
-            if getattr(layer, "pool", False):
+            if layer.pool:
                 x = F.max_pool2d(x, 2)
         if self.config.expand:
             x = F.relu(self.expand_bn(self.expand(x)))
@@ -138,8 +139,7 @@ class MirrorNet(nn.Module):
     def to_plain(self) -> DrawingNet:
         """An ordinary ``DrawingNet`` computing the same function (to float rounding)."""
         net = DrawingNet(NetConfig.from_dict(self.config.to_dict()))
-        convs = [(getattr(net.blocks[i // 2], f"conv{i % 2 + 1}"), getattr(net.blocks[i // 2], f"bn{i % 2 + 1}"))
-                 for i in range(len(self.layers))]
+        convs = [pair for b in net.blocks for pair in ((b.conv1, b.bn1), (b.conv2, b.bn2))]
         pairs = [(layer["conv"], layer["bn"]) for layer in self.layers]
         if self.config.expand:
             convs.append((net.expand, net.expand_bn))

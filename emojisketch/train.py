@@ -219,9 +219,12 @@ def _threads(requested: int, world: int) -> int:
     return max(1, cores // world)
 
 
+def _channels(args) -> tuple[int, ...]:
+    return tuple(int(c) for c in args.channels.split(","))
+
+
 def run(args: argparse.Namespace) -> int:
-    widths = [int(c) for c in args.channels.split(",")] + ([args.expand] if args.expand else [])
-    if args.mirror_tied and any(w % 2 for w in widths):
+    if args.mirror_tied and any(w % 2 for w in _channels(args) + (args.expand,)):
         raise EmojisketchError("--mirror-tied pairs the channels: give --channels and --expand "
                                "even numbers")
     rank, world = _ddp()
@@ -299,7 +302,7 @@ def _one_run(args, data: _Data, rank: int, world: int, started: float, epochs: i
     test_x, test_y = data.test_x, data.test_y
     log = Progress(enabled=rank == 0 and not args.quiet)
 
-    config = NetConfig(channels=tuple(int(c) for c in args.channels.split(",")),
+    config = NetConfig(channels=_channels(args),
                        expand=args.expand, embed_dim=args.embed_dim, n_classes=len(words),
                        scale=args.scale)
     # channels-last (NHWC): oneDNN's faster layout on CPU, about 20% a step here (same maths).

@@ -27,12 +27,10 @@ class HashedModel:
     def from_payload(cls, body: bytes) -> "HashedModel":
         raise NotImplementedError
 
-    def file_bytes(self, body: bytes | None = None) -> bytes:
-        body = self.payload() if body is None else body
-        return self.HEADER + hashlib.sha256(body).hexdigest().encode() + b"\n" + body
-
     def save(self, path):
-        return atomic_write_bytes(path, self.file_bytes())
+        body = self.payload()
+        return atomic_write_bytes(path, self.HEADER + hashlib.sha256(body).hexdigest().encode()
+                                  + b"\n" + body)
 
     @classmethod
     def load(cls, path):

@@ -20,11 +20,9 @@ import pytest
 
 from emojisketch.store import DB_NAME, Store
 
-from hashed_model import NumberedModel
-
 # The stand-in model the child saves and the test loads (tests/hashed_model.py, which the
 # child imports too): large enough (a few MB) that a random kill often lands inside a save.
-Model = NumberedModel
+from hashed_model import NumberedModel as Model
 
 
 CHILD_SRC = r'''
