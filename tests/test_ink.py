@@ -63,6 +63,63 @@ def test_overlapping_strokes_do_not_exceed_white():
     assert img.max() == pytest.approx(ink.rasterize(Drawing.from_points([line])).max(), abs=1e-6)
 
 
+def _brute_force_rasterize(drawing: Drawing) -> np.ndarray:
+    """The renderer's definition, spelled out with no shortcut: every subpixel measured to every
+    segment of every stroke, each stroke's coverage from its nearest segment, strokes painted
+    over each other, subpixels averaged."""
+    pts = [s.points for s in drawing.strokes]
+    allp = np.concatenate(pts)
+    if allp.min() < 0 or allp.max() > 255:
+        lo, span = allp.min(axis=0), (allp.max(axis=0) - allp.min(axis=0)).max()
+        pts = [(p - lo) * (255.0 / span if span > 255 else 1.0) for p in pts]
+    offset = (ink.FRAME - np.concatenate(pts).max(axis=0)) / 2 + ink._MARGIN
+    n = ink.SIDE * ink._SS
+    centres = np.stack(np.meshgrid(np.arange(n) + 0.5, np.arange(n) + 0.5), axis=-1)  # (y, x, 2)
+    clear = np.ones((n, n))
+    for p in pts:
+        q = (p + offset) * ink._SCALE * ink._SS
+        segments = zip(q[:-1], q[1:]) if len(q) > 1 else [(q[0], q[0])]
+        nearest = np.full((n, n), np.inf)
+        for a, b in segments:
+            ab, r = b - a, centres - a
+            t = np.clip((r @ ab) / max(ab @ ab, 1e-300), 0, 1) if ab @ ab > 0 else np.zeros((n, n))
+            nearest = np.minimum(nearest, np.linalg.norm(r - t[..., None] * ab, axis=-1))
+        clear *= 1 - np.interp(nearest, ink._TABLE_D, ink._TABLE_COVER, right=0.0)
+    return (1 - clear).reshape(ink.SIDE, ink._SS, ink.SIDE, ink._SS).mean(axis=(1, 3))
+
+
+def test_rasterize_matches_its_brute_force_definition():
+    # The fast renderer only visits subpixels near each segment and looks coverage up by index;
+    # it must draw what measuring everything draws: Google's doodles, dots, repeated points,
+    # strokes that cross, a drawing outside the frame.
+    drawings = [d for d, _ in google_pairs()][:40] + [
+        Drawing.from_points([[(40, 40)]]),
+        Drawing.from_points([[(5, 5)], [(100, 100), (100, 100)], [(0, 0), (255, 255), (0, 255)]]),
+        Drawing.from_points([[(10, 10), (10, 10), (200, 10), (200, 10)], [(100, 0), (100, 255)]]),
+        Drawing.from_points([[(-300, 40), (900, 700)], [(0, 0)]]),
+    ]
+    for d in drawings:
+        np.testing.assert_allclose(ink.rasterize(d), _brute_force_rasterize(d), atol=1e-6)
+
+
+def test_simplifying_a_strokes_corners_keeps_what_simplifying_every_point_keeps():
+    # normalize gives RDP only the resampled points at the ends of each straight piece: the
+    # farthest point from a chord is always one of them. Same points kept as from all of them,
+    # but for ties between points at the same distance (RDP keeps the first of the tied).
+    same = tied = 0
+    for d, _ in google_pairs():
+        for p in [s.points * 2.3 + 0.37 for s in d.strokes]:  # off Google's integer grid
+            every, corners = ink._resample(p), ink._resample(p, corners=True)
+            assert len(corners) <= len(every)
+            assert {tuple(c) for c in corners} <= {tuple(e) for e in every}
+            a, b = ink.rdp(every), ink.rdp(corners)
+            if a.shape == b.shape and np.array_equal(a, b):
+                same += 1
+            else:
+                tied += 1
+    assert same > 0 and tied <= 0.02 * (same + tied), (same, tied)
+
+
 def test_normalize_aligns_scales_and_simplifies():
     # A 3-4-5 triangle far from the origin, densely sampled, y down.
     t = np.linspace(0, 1, 200)
