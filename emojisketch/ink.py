@@ -149,7 +149,9 @@ def _resample(points: np.ndarray, spacing: float = 1.0, *, corners: bool = False
     With ``corners``, only those of them that Ramer-Douglas-Peucker could keep: along one
     straight piece of the polyline a point's distance to any chord is affine in arc length (to
     a point, convex), so the farthest point of a piece is its first or last resampled point.
-    RDP on these gives what it gives on all of them, at a tenth of the points.
+    RDP on these keeps what it keeps from all of them, at a tenth of the points, but for which
+    of several equally far points it keeps (about 1% of raw drawings differ there, by a
+    fraction of a grey level on average: the earlier RDP broke such ties by rounding noise).
     """
     if len(points) < 2:
         return points
