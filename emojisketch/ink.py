@@ -245,7 +245,7 @@ _N = SIDE * _SS
 _TABLE_D, _TABLE_COVER = _band_coverage_table(_RADIUS_PX * _SS)
 _REACH = float(_TABLE_D[np.nonzero(_TABLE_COVER > 0)[0][-1]])  # beyond this: no ink
 _TABLE_STEPS = (len(_TABLE_D) - 1) / _TABLE_D[-1]  # table entries per subpixel of distance
-_TABLE_SLOPE = np.append(np.diff(_TABLE_COVER), 0.0)  # cover change to the next entry
+_TABLE_SLOPE = np.diff(_TABLE_COVER)  # cover change from each entry to the next
 
 
 def _fit_frame(drawing: Drawing) -> tuple[np.ndarray, list[int]]:

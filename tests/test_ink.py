@@ -82,7 +82,7 @@ def _brute_force_rasterize(drawing: Drawing) -> np.ndarray:
         nearest = np.full((n, n), np.inf)
         for a, b in segments:
             ab, r = b - a, centres - a
-            t = np.clip((r @ ab) / max(ab @ ab, 1e-300), 0, 1) if ab @ ab > 0 else np.zeros((n, n))
+            t = np.clip((r @ ab) / (ab @ ab), 0, 1) if ab @ ab > 0 else np.zeros((n, n))
             nearest = np.minimum(nearest, np.linalg.norm(r - t[..., None] * ab, axis=-1))
         clear *= 1 - np.interp(nearest, ink._TABLE_D, ink._TABLE_COVER, right=0.0)
     return (1 - clear).reshape(ink.SIDE, ink._SS, ink.SIDE, ink._SS).mean(axis=(1, 3))
