@@ -1,5 +1,5 @@
-"""The ``emojisketch`` command: ``app`` (the default), ``train-base``, ``evaluate``, ``bench``,
-``export`` and ``import``.
+"""The ``emojisketch`` command: ``app`` (the default), ``train-base``, ``pooled-prototypes``,
+``evaluate``, ``bench``, ``export`` and ``import``.
 
 Each command lives in the module that does the work; that module offers
 ``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only for the command
@@ -17,6 +17,7 @@ from .errors import EmojisketchError
 COMMANDS = {
     "app": ("emojisketch.app.main", "start the drawing app (the default)"),
     "train-base": ("emojisketch.train", "train the base drawing model on Quick, Draw! files"),
+    "pooled-prototypes": ("emojisketch.pooled", "give a trained base net the pooled features"),
     "evaluate": ("emojisketch.evaluate", "measure accuracy: base, fewshot or stream"),
     "bench": ("emojisketch.bench", "measure speed on the shipped model"),
     "export": ("emojisketch.coreml.cli", "export a Core ML updatable model (.mlmodel)"),

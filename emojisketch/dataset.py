@@ -29,7 +29,7 @@ import torch
 
 from . import quickdraw
 from .augment import StrokeAug, augment_drawing, thicken_thin
-from .errors import InkError
+from .errors import DataFormatError, InkError
 from .ink import SIDE, Drawing, normalize, rasterize, to_image, to_uint8
 
 # A raw drawing's render is the image at some position if their mean abs difference is small
@@ -191,6 +191,34 @@ def split_items(items: list[Item], split: Split) -> tuple[list[Item], list[Item]
     train = [it for it in items if not split.is_test(it.key)]
     test = [it for it in items if split.is_test(it.key)]
     return train, test
+
+
+def recorded_split(data: str | Path, recorded: dict, words: list[str] | None = None):
+    """(word, training items, test items) for each word of ``data`` (or of ``words`` that
+    ``data`` has), split as a trained model's checkpoint records it (its ``split`` extra:
+    test_percent, salt, cap_per_word)."""
+    the_split = Split(recorded.get("test_percent", 15.0), recorded.get("salt", ""))
+    by_word, _ = word_files(data)
+    if not by_word:
+        raise DataFormatError(f"{data}: a recorded split needs Google's file names (they say the word)")
+    for word in sorted(by_word) if words is None else [w for w in words if w in by_word]:
+        items = load_word(word, by_word[word], int(recorded.get("cap_per_word", 3000)))
+        yield (word, *split_items(items, the_split))
+
+
+def class_batches(pairs, per_class: int = 500, batch: int = 256):
+    """(images (B, 1, 28, 28), classes (B,)) of the first ``per_class`` of each class's
+    (item, class) pairs, rendered as the base model is tested (no augmentation)."""
+    seen: dict[int, int] = {}
+    chosen = []
+    for item, c in pairs:
+        if seen.get(c, 0) < per_class:
+            seen[c] = seen.get(c, 0) + 1
+            chosen.append((item, c))
+    for i in range(0, len(chosen), batch):
+        part = chosen[i : i + batch]
+        x = torch.from_numpy(np.stack([it.render() for it, _ in part]).astype(np.float32))
+        yield x[:, None], torch.tensor([c for _, c in part], dtype=torch.long)
 
 
 def parse_word_list(text: str) -> list[str]:

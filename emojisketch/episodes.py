@@ -31,7 +31,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from . import ink, quickdraw
+from . import dataset, quickdraw
 from .emojis import category_emoji
 from .errors import DataFormatError, EmojisketchError
 from .model import Example, UpdatableModel
@@ -61,14 +61,25 @@ def base_word_labels(model: UpdatableModel) -> dict[str, str]:
 
 def load_drawings(data: str | os.PathLike, words: Iterable[str] | None = None,
                   labels: dict[str, str] | None = None) -> dict[str, list[Example]]:
-    """word -> its drawings as Examples (image rendered once), in file order. The label is
-    ``labels[word]`` where given (a base word's emoji), else the word itself."""
+    """word -> its drawings as Examples (image rendered once), each distinct drawing once.
+
+    Files named after their word (Google's names) are read word by word as training reads
+    them (:func:`emojisketch.dataset.load_word`): the simplified and raw strokes of one drawing
+    count once, ``thin/`` renders are thickened. Other files are read record by record. The
+    label is ``labels[word]`` where given (a base word's emoji), else the word itself."""
     labels = labels or {}
+    words = None if words is None else list(words)
+    by_word, _ = dataset.word_files(data)
+    wanted = sorted(by_word) if words is None else [w for w in words if w in by_word]
     out: dict[str, list[Example]] = {}
-    for rec in quickdraw.read(data, words=words):
-        image = rec.image if rec.image is not None else ink.to_image(rec.drawing)
-        label = labels.get(rec.word, rec.word)
-        out.setdefault(rec.word, []).append(Example(rec.drawing, label, image=image))
+    if by_word and wanted:
+        for w in wanted:
+            out[w] = [Example(it.drawing, labels.get(w, w), image=it.render())
+                      for it in dataset.load_word(w, by_word[w])]
+        return out
+    for rec in quickdraw.read(data, words=words):  # files not named after their word
+        out.setdefault(rec.word, []).append(
+            Example(rec.drawing, labels.get(rec.word, rec.word), image=dataset.record_image(rec)))
     if not out:
         raise DataFormatError(f"no drawings found in {data}" + (" for those words" if words else ""))
     return dict(sorted(out.items()))

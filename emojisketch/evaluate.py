@@ -24,7 +24,7 @@ import torch
 from . import dataset, quickdraw
 from .checkpoint import BASE_MODEL, load_net
 from .emojis import category_emoji
-from .errors import DataFormatError, EmojisketchError, InkError
+from .errors import EmojisketchError, InkError
 
 BATCH = 256
 
@@ -141,13 +141,8 @@ def _drawings(data, extra: dict, split: str):
     recorded = extra.get("split")
     if not isinstance(recorded, dict):
         raise EmojisketchError("this model records no train/test split: use --split all")
-    the_split = dataset.Split(recorded.get("test_percent", 15.0), recorded.get("salt", ""))
-    by_word, _ = dataset.word_files(data)
-    if not by_word:
-        raise DataFormatError(f"{data}: --split test needs Google's file names (they say the word)")
-    for word in sorted(by_word):
-        items = dataset.load_word(word, by_word[word], int(recorded.get("cap_per_word", 3000)))
-        for item in dataset.split_items(items, the_split)[1]:
+    for word, _, test in dataset.recorded_split(data, recorded):
+        for item in test:
             yield word, item.source, item.render
 
 
@@ -176,24 +171,9 @@ def _chosen_words(option: str, model, data) -> list[str] | None:
 
 def _examples(data, words: list[str] | None, model) -> dict:
     """word -> Examples, each distinct drawing once, images through the ink pipeline."""
-    from .episodes import base_word_labels
-    from .model import Example
+    from .episodes import base_word_labels, load_drawings
 
-    labels = base_word_labels(model)
-    by_word, _ = dataset.word_files(data)
-    wanted = sorted(by_word) if words is None else [w for w in words if w in by_word]
-    out: dict[str, list] = {}
-    if by_word and wanted:
-        for w in wanted:
-            out[w] = [Example(it.drawing, labels.get(w, w), image=it.render())
-                      for it in dataset.load_word(w, by_word[w])]
-        return out
-    for rec in quickdraw.read(data, words=words):  # files not named after their word
-        out.setdefault(rec.word, []).append(
-            Example(rec.drawing, labels.get(rec.word, rec.word), image=dataset.record_image(rec)))
-    if not out:
-        raise DataFormatError(f"no drawings in {data}" + (" of those words" if words else ""))
-    return dict(sorted(out.items()))
+    return load_drawings(data, words, base_word_labels(model))
 
 
 def _parameters(settings: list[str]) -> dict:

@@ -5,16 +5,24 @@ what the store saves and what the Core ML exporter converts. It is never changed
 
 How the base emoji live in each classifier:
 
-* k-NN: one entry per base emoji, its cosine-head prototype ``normalize(net.prototypes)``
-  scaled to radius ``prototype_radius`` (default 1.2). A query is a unit vector, so a prototype
+The classifiers see the net's features (:meth:`DrawingNet.features`: the unit embedding, or
+for a ``pooled`` net the embedding and the pooled features side by side); below, "prototype"
+is a base emoji's unit vector in that space (:meth:`DrawingNet.prototype_features`).
+
+* k-NN: one entry per base emoji, its prototype (the cosine head's ``normalize(net.prototypes)``)
+  scaled to radius ``prototype_radius`` (default 1.15). A query is a unit vector, so a prototype
   at the same angle as a user's example is ``r**2 - 1 + 2(1 - r) cos`` farther (at least
   ``(r - 1)**2``): where the user's drawing and a base emoji disagree, the user's example wins.
-  The top-1 over the prototypes alone is still the cosine head's top-1. Core ML's own on-device
-  k-NN update appends each example once, unscaled, so the exported model keeps this rule.
-  1.2 was measured against 1.0-1.3 (``emojisketch evaluate stream`` and ``fewshot``): smaller
-  keeps more base emoji, larger lets a newly taught emoji win more often.
-* neural head: ``weight = net.head_weights()`` (scale * unit prototypes), ``bias = 0``, which
-  gives exactly the base net's probabilities until the first update.
+  Without pooled features the top-1 over the prototypes alone is the cosine head's top-1
+  (with them, nearly: on the held-out split the shipped net's prototypes alone give top-1 /
+  top-3 0.720 / 0.854, its head 0.719 / 0.856; a one-off check). Core ML's own on-device k-NN update appends each example once, unscaled, so the
+  exported model keeps this rule.
+  1.15 was measured against 1.0-1.2 on the shipped net (``emojisketch evaluate stream`` and
+  ``fewshot``; 1.2 before it had pooled features, measured against 1.0-1.3): smaller keeps
+  more base emoji, larger lets a newly taught emoji win more often.
+* neural head: ``weight = net.feature_head_weights()`` (scale * unit prototypes, 0 for the
+  pooled part), ``bias = 0``, which gives exactly the base net's probabilities until the first
+  update.
 
 The model also describes how it can be updated (:meth:`UpdatableModel.update_description`),
 as a Core ML model's update description does; :func:`check_parameters` validates overrides.
@@ -36,12 +44,12 @@ from . import checkpoint, ink
 from .atomic import atomic_write_bytes
 from .classifiers import KNNClassifier, NNHeadClassifier
 from .errors import EmojisketchError, ModelFileError
-from .net import DrawingNet, NetConfig
+from .net import DrawingNet, NetConfig, join_features
 
 FORMAT = "emojisketch.model/1"
 KINDS = ("knn", "nn")
 DEFAULT_KIND = "knn"
-DEFAULT_PROTOTYPE_RADIUS = 1.2
+DEFAULT_PROTOTYPE_RADIUS = 1.15
 
 
 class ParameterError(EmojisketchError, ValueError):
@@ -145,7 +153,7 @@ def describe_parameters(kind: str, values: dict | None = None) -> dict:
 # -- the frozen embedding, with batch norm folded into the convolutions for speed ---------
 
 class _Embedder:
-    """``net.embed`` for inference: the same numbers (to ~1e-6), about a third faster (batch
+    """``net.features`` for inference: the same numbers (to ~1e-6), about a third faster (batch
     norm folded into the convolutions, channels-last tensors)."""
 
     def __init__(self, net: DrawingNet, device: str = "cpu", dtype: torch.dtype = torch.float32):
@@ -165,6 +173,7 @@ class _Embedder:
                                 conv.kernel_size[0] // 2))
         self.proj_w = net.proj.weight.detach().clone().to(self.device, dtype)
         self.proj_b = net.proj.bias.detach().clone().to(self.device, dtype)
+        self.pooled = net.config.pooled
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray) -> np.ndarray:
@@ -175,9 +184,11 @@ class _Embedder:
             x = torch.relu_(F.conv2d(x, w, b, padding=padding))
             if pool:
                 x = F.max_pool2d(x, 2)
-        x = F.linear(x.mean(dim=(2, 3)), self.proj_w, self.proj_b)
+        pooled = x.mean(dim=(2, 3))
+        x = F.linear(pooled, self.proj_w, self.proj_b)
         # Normalise in float32 whatever the precision: the classifiers compare unit vectors.
-        return F.normalize(x.float(), dim=1).cpu().numpy()
+        x = join_features(F.normalize(x.float(), dim=1), pooled.float() if self.pooled else None)
+        return x.cpu().numpy()
 
 
 PRECISIONS = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -241,7 +252,7 @@ class UpdatableModel:
         """(N, 28, 28) images -> (N, D) float32 unit embeddings."""
         images = np.asarray(images, dtype=np.float32).reshape(-1, ink.SIDE, ink.SIDE)
         if len(images) == 0:
-            return np.zeros((0, self.net.config.embed_dim), np.float32)
+            return np.zeros((0, self.net.feature_dim), np.float32)
         return np.concatenate([self._embedder(images[i : i + 512]) for i in range(0, len(images), 512)])
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
@@ -321,8 +332,8 @@ class UpdatableModel:
             net = checkpoint.net_from_tensors(config, tensors, prefix="net.")
             kind = c_config["kind"]
             classifier = {"knn": KNNClassifier, "nn": NNHeadClassifier}[kind].from_state(tensors, c_config)
-            if classifier.dim != config.embed_dim:
-                raise ValueError(f"classifier width {classifier.dim} != embedding {config.embed_dim}")
+            if classifier.dim != net.feature_dim:
+                raise ValueError(f"classifier width {classifier.dim} != features {net.feature_dim}")
             return cls(net, classifier, model_meta, parameters)
         except ModelFileError:
             raise
@@ -349,9 +360,9 @@ def add_classes(head: NNHeadClassifier, emb: np.ndarray, labels: list[str],
 
 
 def unit_prototypes(net: DrawingNet) -> np.ndarray:
-    """(n_classes, D) read-only: the cosine head's prototypes as unit vectors."""
+    """(n_classes, D) read-only: the base emoji as unit vectors in the features' space."""
     with torch.no_grad():
-        a = F.normalize(net.prototypes.detach(), dim=1).numpy().astype(np.float32)
+        a = net.prototype_features().detach().numpy().astype(np.float32)
     a.setflags(write=False)
     return a
 
@@ -371,7 +382,7 @@ def from_net(net: DrawingNet, kind: str = DEFAULT_KIND, base_extra: dict | None 
     cfg = net.config
     labels = list(cfg.labels) or [str(i) for i in range(cfg.n_classes)]
     with torch.no_grad():
-        head = net.head_weights().detach().numpy()
+        head = net.feature_head_weights().detach().numpy()
     if kind == "knn":
         classifier = KNNClassifier(prototype_radius * unit_prototypes(net), labels, params["k"],
                                    n_base=len(labels), prototype_radius=prototype_radius,

@@ -25,6 +25,12 @@ epochs first, in the same command), the teacher's softened answers join the loss
 ``--mirror-tied`` trains a net that is mirror-invariant by construction
 (:mod:`emojisketch.net_mirror`), saved as an ordinary one.
 
+The saved net's features carry the pooled features beside the embedding (``NetConfig.pooled``,
+:meth:`emojisketch.net.DrawingNet.features`; ``--no-pooled`` leaves them out): at the end of
+a run each emoji's pooled prototype is measured on its training drawings
+(:func:`emojisketch.training.with_pooled_features`), as ``emojisketch pooled-prototypes`` does
+for a net trained before.
+
 Scales past one machine: under ``torchrun --nproc_per_node=N -m emojisketch train-base``
 each process reads only its share of the categories (files), and DistributedDataParallel
 (gloo on CPU) averages the gradients. Batch norm then normalises each process's batches over
@@ -53,7 +59,7 @@ from .errors import DataFormatError, EmojisketchError
 from .net import DrawingNet, NetConfig
 from .net_mirror import MirrorNet
 from .training import (BothHeads, all_sum, base_accuracy, cosface_loss, distill_loss,
-                       quick_fewshot, recalibrate_bn, supcon_loss)
+                       quick_fewshot, recalibrate_bn, supcon_loss, with_pooled_features)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -98,6 +104,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "get the same embedding exactly (emojisketch/net_mirror.py); saved as "
                         "an ordinary net")
     p.add_argument("--embed-dim", type=int, default=128)
+    p.add_argument("--no-pooled", action="store_true",
+                   help="leave the pooled features out of what personalization compares "
+                        "(emojisketch.net.DrawingNet.features)")
+    p.add_argument("--pooled-per-class", type=int, default=500,
+                   help="training drawings an emoji for its pooled prototype")
     p.add_argument("--scale", type=float, default=16.0, help="cosine logit scale")
     p.add_argument("--workers", type=int, default=1, help="DataLoader processes (rendering)")
     p.add_argument("--threads", type=int, default=0,
@@ -367,13 +378,19 @@ def _one_run(args, data: _Data, rank: int, world: int, started: float, epochs: i
         final = base_accuracy(net, test_x, test_y, len(emoji_words), world)
         history[-1].update({k: round(v, 4) for k, v in final.items()}, bn_recalibrated=True)
         log.line("after batch-norm recalibration: " + " ".join(f"{k} {v:.4f}" for k, v in final.items()))
+    shipped = _shipped(net, emoji_words)
+    if not args.no_pooled:  # every process measures its own categories
+        n = len(emoji_words)
+        pairs = [(it, c) for it, c in train if c < n]
+        shipped = with_pooled_features(shipped, dataset.class_batches(pairs, args.pooled_per_class),
+                                       world)
     if rank == 0:
         extra = _extra(args, net, data.by_word, data.holdout, data.split, history,
                        time.time() - started, world)
         extra["words"] = emoji_words  # the word of each label of the head, in order
         log.line(f"few-shot (nearest centroid, held-out words): {extra['figures']['quick_fewshot']}")
         extra["teacher"] = teacher_file
-        save_net(_shipped(net, emoji_words), out, extra)
+        save_net(shipped, out, extra)
         log.line(f"wrote {out} in {extra['duration_s']:.0f} s")
     if world > 1:
         dist.barrier()  # every file is written before any process goes on

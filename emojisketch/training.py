@@ -8,6 +8,8 @@ during and after training, and batch-norm recalibration.
   (summed over processes); :func:`quick_fewshot`: nearest-centroid N-way K-shot accuracy on
   the embeddings of words never trained on.
 * :func:`recalibrate_bn`: batch-norm statistics measured afresh with the final weights.
+* :func:`pooled_prototypes`: each base emoji's place among the pooled features
+  (:attr:`DrawingNet.pooled_prototypes`), measured on its training drawings.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .net import DrawingNet
+from .net import DrawingNet, NetConfig, power_normalize
 
 
 def all_sum(values: list[float], world: int) -> list[float]:
@@ -143,3 +145,30 @@ def recalibrate_bn(net: DrawingNet, batches, world: int):
                 dist.all_reduce(buf)
                 buf /= world
     net.eval()
+
+
+def pooled_prototypes(net: DrawingNet, batches, n_classes: int, world: int = 1) -> torch.Tensor:
+    """(n_classes, C): per class, the unit mean of the power-normalised pooled features over
+    ``batches`` of (images (B, 1, 28, 28), classes (B,)), summed over the processes first.
+    A class without drawings gets zeros."""
+    sums = torch.zeros(n_classes, net.pooled_dim, dtype=torch.float64)
+    net.eval()
+    with torch.no_grad():
+        for x, y in batches:
+            sums.index_add_(0, y, power_normalize(net.pooled(x)).double())
+    if world > 1:
+        dist.all_reduce(sums)
+    return F.normalize(sums, dim=1).float()
+
+
+def with_pooled_features(net: DrawingNet, batches, world: int = 1) -> DrawingNet:
+    """A copy of a trained base net (eval mode) whose features carry the pooled features too,
+    with each base emoji's pooled prototype measured on ``batches`` (see
+    :func:`pooled_prototypes`; classes index the net's head)."""
+    config = NetConfig.from_dict(dict(net.config.to_dict(), pooled=True))
+    out = DrawingNet(config)
+    state = dict(net.state_dict(), pooled_prototypes=out.pooled_prototypes)
+    out.load_state_dict(state)
+    out.eval()
+    out.pooled_prototypes.copy_(pooled_prototypes(out, batches, config.n_classes, world))
+    return out

@@ -16,16 +16,19 @@ SAMPLE = Path(__file__).parent / "data" / "quickdraw_sample.ndjson"
 BASE_LABELS = ["🍎", "🐱", "☀️", "🏠", "🐟", "⭐"]
 
 
-def tiny_net(seed: int = 0, channels=(4, 8, 8), embed_dim: int = 16, expand: int = 0) -> DrawingNet:
+def tiny_net(seed: int = 0, channels=(4, 8, 8), embed_dim: int = 16, expand: int = 0,
+             pooled: bool = False) -> DrawingNet:
     """A random net whose embedding depends on the drawing (as a trained one's does).
 
     Batch-norm statistics are measured on real doodles and the affine parameters are random,
     so every layer's weights matter: an export that dropped or misplaced any would be caught.
     (With default statistics a random net maps every doodle to nearly the same embedding.)
+    With ``pooled``, its features carry the pooled features and its base emoji get random
+    pooled prototypes.
     """
     gen = torch.Generator().manual_seed(seed)
     config = NetConfig(channels=tuple(channels), embed_dim=embed_dim, expand=expand,
-                       n_classes=len(BASE_LABELS), labels=list(BASE_LABELS))
+                       n_classes=len(BASE_LABELS), labels=list(BASE_LABELS), pooled=pooled)
     torch.manual_seed(seed)
     net = DrawingNet(config)
     calibration = torch.from_numpy(_calibration_images())[:, None]
@@ -36,6 +39,8 @@ def tiny_net(seed: int = 0, channels=(4, 8, 8), embed_dim: int = 16, expand: int
                 m.weight.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
                 m.bias.copy_(torch.rand(m.num_features, generator=gen) * 0.4 - 0.2)
         net.train()(calibration)
+        if pooled:
+            net.pooled_prototypes.copy_(torch.rand(net.pooled_prototypes.shape, generator=gen))
     return net.eval()
 
 
@@ -48,8 +53,8 @@ def _calibration_images() -> np.ndarray:
     return _CALIBRATION[0]
 
 
-def tiny_model(kind: str = "knn", seed: int = 0, expand: int = 0, **params):
-    return from_net(tiny_net(seed, expand=expand), kind, **params)
+def tiny_model(kind: str = "knn", seed: int = 0, expand: int = 0, pooled: bool = False, **params):
+    return from_net(tiny_net(seed, expand=expand, pooled=pooled), kind, **params)
 
 
 def records(per_word: int = 3, words: int = 6):

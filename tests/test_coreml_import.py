@@ -181,6 +181,47 @@ def test_the_shipped_base_net_is_reused_when_the_weights_are_its(tmp_path, monke
     assert back.net.config.labels == other.net.config.labels  # rebuilt, not the base
 
 
+@pytest.mark.parametrize("kind", ["knn", "nn"])
+@pytest.mark.parametrize("linked", [False, True], ids=["single", "linked"])
+def test_a_net_with_pooled_features_round_trips(doodles, kind, linked, tmp_path):
+    params = {"augment": 0} if kind == "knn" else {"epochs": 3, "augment": 0}
+    model = UpdateTask(tiny_model(kind, pooled=True), examples(), params).run()
+    assert model.embed(doodles).shape == (len(doodles), 16 + 8)
+    path = export.export_model(model, tmp_path / "Emoji.mlmodel", linked=linked)
+    result = interpret.Interpreter(path).classify(doodles)
+    assert np.abs(result.embedding - model.embed(doodles)).max() < 1e-5
+    assert result.labels == [model.predict(im, top=1)[0][0] for im in doodles]
+    back = importer.import_mlmodel(path)
+    assert back.net.config.pooled and back.net.feature_dim == model.net.feature_dim
+    same_answers(model, back, doodles)
+    if kind == "knn":  # both halves of each base emoji come back from its k-NN entry
+        assert np.abs(back.prototypes - model.prototypes).max() < 1e-5
+
+
+def test_the_same_weights_without_pooled_features_are_not_taken_for_the_base(tmp_path, monkeypatch,
+                                                                             doodles):
+    """A file exported before the base net had pooled features keeps its own (shorter) ones."""
+    from emojisketch import checkpoint
+
+    base_file = tmp_path / "base.safetensors"
+    checkpoint.save_net(tiny_net(pooled=True), base_file)
+    monkeypatch.setattr(checkpoint, "BASE_MODEL", base_file)
+    old = UpdateTask(tiny_model("knn"), examples(), {"augment": 0}).run()  # same weights, no pooled
+    back = importer.import_mlmodel(export.export_model(old, tmp_path / "Old.mlmodel"))
+    assert not back.net.config.pooled
+    same_answers(old, back, doodles)
+
+
+def test_a_pooled_tail_wired_otherwise_is_refused(tmp_path):
+    spec, _ = export.build_specs(tiny_model("knn", pooled=True))
+    layers = spec.pipelineClassifier.pipeline.models[0].neuralNetwork.layers
+    concat = next(layer for layer in layers if layer.WhichOneof("layer") == "concat")
+    concat.input[:] = list(reversed(concat.input))  # the pooled half first
+    specio.save_spec(spec, tmp_path / "swapped.mlmodel")
+    with pytest.raises(ModelFileError, match="not the embedding and the pooled features"):
+        importer.import_mlmodel(tmp_path / "swapped.mlmodel")
+
+
 # --- the commands ---------------------------------------------------------------------------
 
 def test_export_command_writes_a_valid_model(tmp_path, taught, capsys):

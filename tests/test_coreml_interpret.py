@@ -126,7 +126,7 @@ def test_an_unknown_layer_is_refused_not_guessed(doodles):
     spec, _ = export.build_specs(tiny_model("knn"))
     layer = spec.pipelineClassifier.pipeline.models[0].neuralNetwork.layers[2]
     layer.ClearField("activation")
-    layer.unary.type = 0  # SQRT: a layer type the interpreter does not implement
+    layer.unary.type = 4  # EXP: a unary function the interpreter does not implement
     with pytest.raises(ExportError, match="unary"):
         interpret.Interpreter(spec).classify(doodles[:1])
 

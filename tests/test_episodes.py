@@ -91,3 +91,18 @@ def test_base_words_are_labelled_with_their_emoji(net, drawings):
 def test_holdout_words_come_from_the_base_checkpoint(net):
     assert holdout_words(from_net(net)) is None
     assert holdout_words(from_net(net, base_extra={"holdout_words": ["sun"]})) == ["sun"]
+
+
+def test_a_folder_in_googles_layout_gives_each_drawing_once_as_training_sees_it():
+    """apple has simplified and raw strokes of the same drawings, Google's bitmaps and thin/
+    renders of them: one Example each, as dataset.load_word reads them (thin/ thickened)."""
+    from emojisketch import dataset, quickdraw
+
+    base = DATA / "base"
+    apple = load_drawings(base, words=["apple"])["apple"]
+    by_word, _ = dataset.word_files(base)
+    items = dataset.load_word("apple", by_word["apple"])
+    assert len(apple) == len(items)
+    assert all(np.array_equal(e.image, it.render()) for e, it in zip(apple, items))
+    files = sum((len(list(quickdraw.read(f))) for f in base.glob("*/*apple*")), 0)
+    assert len(apple) < files  # the same drawing in several files counts once

@@ -63,6 +63,47 @@ def test_untaught_models_agree_with_the_base_cosine_head(net, images):
     assert (knn.predict_proba(images).argmax(1) == logits.argmax(1)).all()
 
 
+@pytest.fixture(scope="module")
+def pooled_net():
+    torch.manual_seed(2)
+    net = DrawingNet(NetConfig(channels=(8, 16, 16), expand=24, embed_dim=32, n_classes=6,
+                               labels=EMOJI, pooled=True)).eval()
+    with torch.no_grad():
+        net.pooled_prototypes.uniform_(0.0, 1.0)
+    return net
+
+
+def test_pooled_features_are_the_embedding_and_the_rooted_pooled_features_side_by_side(
+        pooled_net, images):
+    emb = from_net(pooled_net).embed(images)  # the folded, channels-last inference path
+    x = torch.from_numpy(images)[:, None]
+    with torch.no_grad():
+        e = pooled_net.embed(x).numpy()
+        p = pooled_net.pooled(x).numpy()
+    rooted = np.sqrt(p) / np.linalg.norm(np.sqrt(p), axis=1, keepdims=True)
+    assert emb.shape == (len(images), 32 + 24) and pooled_net.feature_dim == 56
+    np.testing.assert_allclose(emb, np.concatenate([e, rooted], 1) / np.sqrt(2), atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+
+
+def test_with_pooled_features_the_head_keeps_its_answers_and_the_knn_its_prototypes(pooled_net, images):
+    with torch.no_grad():
+        logits = pooled_net(torch.from_numpy(images)[:, None]).numpy()
+        protos = torch.nn.functional.normalize(pooled_net.prototypes, dim=1).numpy()
+        rooted = torch.nn.functional.normalize(pooled_net.pooled_prototypes, dim=1).numpy()
+    knn, head = from_net(pooled_net, "knn"), from_net(pooled_net, "nn")
+    ref = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(head.predict_proba(images), ref / ref.sum(1, keepdims=True), atol=1e-5)
+    base = knn.classifier.embeddings / DEFAULT_PROTOTYPE_RADIUS
+    np.testing.assert_allclose(base, np.concatenate([protos, rooted], 1) / np.sqrt(2), atol=1e-6)
+    unmeasured = DrawingNet(NetConfig(channels=(8, 16, 16), embed_dim=32, n_classes=6, pooled=True))
+    with torch.no_grad():  # pooled prototypes never measured: the cosine prototype alone
+        lone = unmeasured.prototype_features().numpy()
+        np.testing.assert_allclose(lone[:, :32], torch.nn.functional.normalize(
+            unmeasured.prototypes, dim=1).numpy(), atol=1e-6)
+    assert np.abs(lone[:, 32:]).max() == 0
+
+
 @pytest.mark.parametrize("kind", ["knn", "nn"])
 def test_predict_ranks_five_labels_consistent_with_predict_proba(net, records, kind):
     model = from_net(net, kind)

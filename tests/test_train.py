@@ -179,7 +179,7 @@ def test_a_net_with_the_1x1_widening_trains_and_loads_back(tmp_path):
     assert net.config.expand == 12 and net.expand.weight.shape == (12, 96, 1, 1)
     assert "--expand 12" in extra["command"]
     emb = load_model(out).embed(np.zeros((2, 28, 28), np.float32))
-    assert emb.shape == (2, 128)
+    assert emb.shape == (2, 128 + 12)  # the embedding, then the 12 pooled features
 
 
 def test_several_teachers_answer_as_their_mean(trained, tmp_path):
@@ -199,3 +199,54 @@ def test_several_teachers_answer_as_their_mean(trained, tmp_path):
     assert cli.main(["train-base", "--out", str(out), *TINY, "--epochs", "1",
                      "--teacher", f"{trained},{trained}"]) == 0
     assert load_net(out)[1]["teacher"] == f"{trained},{trained}"
+
+
+def test_a_run_ends_with_each_emojis_pooled_prototype_from_its_training_drawings(trained):
+    from emojisketch.net import power_normalize
+
+    net, extra = load_net(trained)
+    assert net.config.pooled and net.pooled_prototypes.shape == (5, net.pooled_dim)
+    for c, (word, train, _) in enumerate(dataset.recorded_split(BASE, extra["split"], extra["words"])):
+        assert extra["words"][c] == word and train
+        x = torch.from_numpy(np.stack([it.render() for it in train[:500]]))[:, None]
+        with torch.no_grad():
+            mean = power_normalize(net.pooled(x)).mean(0)
+        torch.testing.assert_close(net.pooled_prototypes[c], mean / mean.norm(), atol=1e-5, rtol=0)
+
+
+def test_pooled_prototypes_command_measures_what_training_measures(trained, tmp_path, capsys):
+    out = tmp_path / "again.safetensors"
+    assert cli.main(["pooled-prototypes", "--data", str(BASE), "--model", str(trained),
+                     "--out", str(out)]) == 0
+    assert "pooled prototypes of 5 emoji" in capsys.readouterr().out
+    (net, extra), (again, extra2) = load_net(trained), load_net(out)
+    torch.testing.assert_close(again.pooled_prototypes, net.pooled_prototypes, atol=1e-6, rtol=0)
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in again.state_dict().items()
+               if k != "pooled_prototypes")
+    assert extra2["pooled"]["command"].startswith("emojisketch pooled-prototypes")
+    assert extra2["command"] == extra["command"]  # the training record is kept
+    # a folder without one of the emoji's words is a plain error, and nothing is written
+    assert cli.main(["pooled-prototypes", "--data", str(BASE / "bitmap"), "--model", str(trained),
+                     "--out", str(tmp_path / "none.safetensors")]) == 1
+    assert "no training drawings of" in capsys.readouterr().err
+    assert not (tmp_path / "none.safetensors").exists()
+
+
+def test_class_batches_take_the_first_drawings_of_each_class_up_to_the_cap():
+    items = [dataset.Item("w", str(i), image=np.full((28, 28), i, np.uint8)) for i in range(7)]
+    pairs = [(items[i], c) for i, c in enumerate([0, 1, 0, 0, 1, 2, 0])]
+    batches = list(dataset.class_batches(pairs, per_class=2, batch=3))
+    assert [len(y) for _, y in batches] == [3, 2]
+    ys = torch.cat([y for _, y in batches]).tolist()
+    firsts = [float(x[0, 0, 0]) * 255 for xb, _ in batches for x in xb]
+    assert ys == [0, 1, 0, 1, 2] and [round(v) for v in firsts] == [0, 1, 2, 4, 5]
+
+
+def test_without_pooled_the_saved_net_compares_its_embedding_alone(tmp_path):
+    out = tmp_path / "plain.safetensors"
+    args = list(TINY)
+    args[args.index("--epochs") + 1] = "1"
+    assert cli.main(["train-base", "--out", str(out), *args, "--no-pooled"]) == 0
+    net, extra = load_net(out)
+    assert not net.config.pooled and "--no-pooled" in extra["command"]
+    assert not hasattr(net, "pooled_prototypes")

@@ -10,6 +10,12 @@ Core ML 3. Batch norm stays a layer of its own (not folded into the convolution)
       -> per block: conv3x3 -> batchnorm -> ReLU -> conv3x3 -> batchnorm -> ReLU [-> maxpool 2x2]
       [-> conv1x1 -> batchnorm -> ReLU (the net's ``expand`` widening)]
       -> global average pool -> flatten -> inner product (proj) -> L2 normalise -> embedding (D,)
+
+A net with pooled features (``NetConfig.pooled``) ends instead in its features::
+
+      flatten -> inner product (proj) -> L2 normalise ----------------\
+      flatten -> unary sqrt -> L2 normalise --------------------------- concat -> linear x 1/sqrt(2)
+      -> embedding (D + C,)
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import numpy as np
 
 from ..checkpoint import net_from_tensors
 from ..errors import ModelFileError
-from ..net import DrawingNet, NetConfig
+from ..net import HALF_SQRT, DrawingNet, NetConfig
 from . import specio
 
 INPUT = "drawing"
@@ -29,6 +35,8 @@ L2_EPSILON = 1e-12  # torch's F.normalize floors the norm at 1e-12; Core ML adds
 INPUT_DOC = ("A 28x28 grayscale drawing, white strokes on black, rendered by emojisketch's ink "
              "pipeline (Google's Quick, Draw! rendering); pixel values 0-255.")
 OUTPUT_DOC = "Unit-length embedding of the drawing (L2-normalised)."
+POOLED_OUTPUT_DOC = ("Unit-length features of the drawing: its L2-normalised embedding and its "
+                     "L2-normalised square-rooted pooled features side by side, times 1/sqrt(2).")
 
 
 def _np(t) -> np.ndarray:
@@ -54,7 +62,7 @@ def embedding_spec(net: DrawingNet):
     builder_mod = specio.builder_module()
     from coremltools.models import datatypes  # noqa: PLC0415  (imported quietly above)
 
-    dim = net.config.embed_dim
+    dim = net.feature_dim
     b = builder_mod.NeuralNetworkBuilder(
         [(INPUT, datatypes.Array(1, SIDE, SIDE))], [(OUTPUT, datatypes.Array(dim))],
         use_float_arraytype=True)
@@ -80,11 +88,19 @@ def embedding_spec(net: DrawingNet):
     b.add_inner_product("proj", W=w, b=_np(net.proj.bias), input_channels=w.shape[1],
                         output_channels=w.shape[0], has_bias=True, input_name="flatten",
                         output_name="proj")
-    b.add_l2_normalize("l2norm", "proj", OUTPUT, epsilon=L2_EPSILON)
+    if not net.config.pooled:
+        b.add_l2_normalize("l2norm", "proj", OUTPUT, epsilon=L2_EPSILON)
+    else:
+        b.add_l2_normalize("l2norm", "proj", "l2norm", epsilon=L2_EPSILON)
+        b.add_unary("pooled_sqrt", "flatten", "pooled_sqrt", "sqrt", shift=0.0, scale=1.0)
+        b.add_l2_normalize("pooled_l2norm", "pooled_sqrt", "pooled_l2norm", epsilon=L2_EPSILON)
+        b.add_elementwise("features", ["l2norm", "pooled_l2norm"], "features", "CONCAT")
+        b.add_activation("features_scale", "LINEAR", "features", OUTPUT, params=[HALF_SQRT, 0.0])
     spec = b.spec
     spec.specificationVersion = specio.SPEC_VERSION
     specio.describe_image(spec.description.input[0], INPUT, SIDE, INPUT_DOC)
-    specio.describe_array(spec.description.output[0], OUTPUT, (dim,), OUTPUT_DOC)
+    specio.describe_array(spec.description.output[0], OUTPUT, (dim,),
+                          POOLED_OUTPUT_DOC if net.config.pooled else OUTPUT_DOC)
     return spec
 
 
@@ -187,17 +203,39 @@ def net_from_spec(spec) -> DrawingNet:
     gap = walk.take("pooling").pooling
     if not gap.globalPooling or gap.type != 1:
         raise _bad("it does not end in a global average pool")
-    walk.take("flatten")
+    flatten = walk.take("flatten")
     ip = walk.take("innerProduct").innerProduct
     if ip.inputChannels != c_in or not ip.hasBias:
         raise _bad("its projection does not fit the layer before it")
     dim = int(ip.outputChannels)
     tensors["proj.weight"] = specio.floats(ip.weights).reshape(dim, c_in)
     tensors["proj.bias"] = specio.floats(ip.bias)
-    walk.take("l2normalize")
-    if walk.peek() is not None:
-        raise _bad("it has extra layers after the L2 normalisation")
+    l2norm = walk.take("l2normalize")
+    pooled = walk.peek() is not None
+    if pooled:
+        _read_pooled_tail(walk, flatten.output[0], l2norm.output[0])
+        tensors["pooled_prototypes"] = np.zeros((0, c_in), dtype=np.float32)
     tensors["prototypes"] = np.zeros((0, dim), dtype=np.float32)
     config = NetConfig(channels=tuple(channels), pool=tuple(pools), expand=expand, embed_dim=dim,
-                       n_classes=0)
+                       n_classes=0, pooled=pooled)
     return net_from_tensors(config, tensors)
+
+
+def _read_pooled_tail(walk: _Layers, pooled: str, embedding: str) -> None:
+    """The layers that join the pooled features (blob ``pooled``) to the embedding (blob
+    ``embedding``), exactly as :func:`embedding_spec` writes them."""
+    sqrt = walk.take("unary")
+    if (sqrt.unary.type != 0 or sqrt.unary.scale != 1.0 or sqrt.unary.shift != 0.0  # 0: SQRT
+            or list(sqrt.input) != [pooled]):
+        raise _bad("the layer after the embedding is not a plain square root of the pooled features")
+    l2 = walk.take("l2normalize")
+    concat = walk.take("concat")
+    if concat.concat.sequenceConcat or list(concat.input) != [embedding, l2.output[0]]:
+        raise _bad("its features are not the embedding and the pooled features, joined along "
+                   "the channels")
+    act = walk.take("activation").activation
+    if (act.WhichOneof("NonlinearityType") != "linear" or act.linear.beta != 0.0
+            or not np.isclose(act.linear.alpha, HALF_SQRT, rtol=1e-6)):
+        raise _bad("its features are not scaled by 1/sqrt(2)")
+    if walk.peek() is not None:
+        raise _bad("it has extra layers after its features")

@@ -143,9 +143,13 @@ def head_spec(classifier, parameters: dict, param_ranges: dict) -> object:
 # --- the pipeline --------------------------------------------------------------------------
 
 def embedding_key(net) -> str:
-    """A short hash of the embedding's weights: the shared embedding file's name."""
+    """A short hash of the embedding's weights (and whether its features carry the pooled
+    ones, which adds layers): the shared embedding file's name."""
     tensors = {k: v for k, v in checkpoint.net_tensors(net).items()
-               if k != "prototypes" and not k.endswith("num_batches_tracked")}
+               if k not in ("prototypes", "pooled_prototypes")
+               and not k.endswith("num_batches_tracked")}
+    if net.config.pooled:
+        tensors["features.pooled"] = np.ones(1, np.uint8)
     return checkpoint.tensors_sha256(tensors)[:16]
 
 

@@ -35,7 +35,7 @@ def _foreign(name: str, why: str) -> ModelFileError:
 
 def _embedding_tensors(net) -> dict[str, np.ndarray]:
     return {k: v for k, v in checkpoint.net_tensors(net).items()
-            if k != "prototypes" and not k.endswith("num_batches_tracked")}
+            if k not in ("prototypes", "pooled_prototypes") and not k.endswith("num_batches_tracked")}
 
 
 def _shipped_base_if_same(net):
@@ -47,6 +47,8 @@ def _shipped_base_if_same(net):
     except ModelFileError:
         return None
     mine, theirs = _embedding_tensors(net), _embedding_tensors(base)
+    if base.config.pooled != net.config.pooled:  # the same weights, other features
+        return None
     if mine.keys() == theirs.keys() and all(
             mine[k].shape == theirs[k].shape and np.array_equal(mine[k], theirs[k]) for k in mine):
         return base
@@ -64,7 +66,12 @@ def _with_base_head(net, prototypes: np.ndarray, labels: list[str], user):
     config.update(n_classes=len(labels), labels=list(labels), scale=scale)
     tensors = checkpoint.net_tensors(net)
     dim = net.config.embed_dim
-    tensors["prototypes"] = np.asarray(prototypes, np.float32).reshape(len(labels), dim)
+    protos = np.asarray(prototypes, np.float32).reshape(len(labels), net.feature_dim)
+    tensors["prototypes"] = protos[:, :dim]
+    if net.config.pooled:  # the pooled part's direction; zeros where there is none (a head)
+        pooled = protos[:, dim:]
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        tensors["pooled_prototypes"] = np.where(norms > 1e-6, pooled / np.maximum(norms, 1e-12), 0.0)
     return checkpoint.net_from_tensors(NetConfig.from_dict(config), tensors)
 
 
@@ -189,7 +196,7 @@ def import_mlmodel(path: str | os.PathLike) -> UpdatableModel:
     net = read_embedding(spec, path.parent, name)
     base = _shipped_base_if_same(net)
     user = spec.description.metadata.userDefined
-    dim = net.config.embed_dim
+    dim = net.feature_dim
     parameters = _json(user, "parameters", {})
     if kinds[1] == "kNearestNeighborsClassifier":
         classifier = _knn(models[1], user, dim, name)  # k comes from numberOfNeighbors

@@ -4,7 +4,7 @@ coremltools cannot run a model on Linux, so this runs the spec itself, reading e
 out of the protobuf: pipelines (and linked models, resolved relative to the file), neural
 networks and neural-network classifiers (image preprocessing, then the layers of
 :mod:`.interpret_layers`: convolution, batch norm, activations, pooling, flatten, reshape,
-inner product, L2 normalise, softmax) and the k-NN classifier. It computes in float64, so
+inner product, L2 normalise, softmax, square root, concat) and the k-NN classifier. It computes in float64, so
 against the float32 torch model it measures torch's rounding, not its own. A layer or model
 type it does not know raises ExportError rather than guessing.
 
@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import ExportError
 from . import specio
-from .interpret_layers import LAYERS, unsupported
+from .interpret_layers import LAYERS, concat, unsupported
 
 
 MIN_DISTANCE = 1e-6  # floor of the k-NN's squared distances (see the module docstring)
@@ -65,11 +65,15 @@ def _run_network(spec, nn, features: dict) -> dict:
         blobs[feature.name] = x
     for layer in nn.layers:
         kind = layer.WhichOneof("layer")
-        if kind not in LAYERS:
+        if kind not in LAYERS and kind != "concat":
             raise unsupported(f"the {kind} layer ({layer.name!r})")
-        if len(layer.input) != 1 or len(layer.output) != 1:
+        if len(layer.output) != 1 or (len(layer.input) != 1 and kind != "concat"):
             raise unsupported(f"layer {layer.name!r} with several inputs or outputs")
-        blobs[layer.output[0]] = LAYERS[kind](blobs[layer.input[0]], getattr(layer, kind))
+        if kind == "concat":
+            out = concat([blobs[name] for name in layer.input], layer.concat)
+        else:
+            out = LAYERS[kind](blobs[layer.input[0]], getattr(layer, kind))
+        blobs[layer.output[0]] = out
     out: dict = {}
     if spec.WhichOneof("Type") == "neuralNetworkClassifier":
         probs_blob = nn.labelProbabilityLayerName or nn.layers[-1].output[0]

@@ -5,7 +5,8 @@ NeuralNetwork.proto's definition: 'same' padding puts the odd pixel at the end
 (BOTTOM_RIGHT_HEAVY) or the start; valid padding uses the given border amounts; pooling's
 ``includeLastPixel`` follows the formula in the proto; inner product stores its weights as
 (C_out, C_in); L2 normalise divides by sqrt(sum of squares over C, H, W + epsilon); softmax
-runs over the channels. What is not implemented raises ExportError, never a guess.
+runs over the channels; unary applies its function to ``scale * x + shift`` (square root only);
+concat joins along the channels. What is not implemented raises ExportError, never a guess.
 """
 
 from __future__ import annotations
@@ -161,6 +162,21 @@ def _l2normalize(x: np.ndarray, p) -> np.ndarray:
     return x / np.sqrt((x * x).sum(axis=(1, 2, 3), keepdims=True) + p.epsilon)
 
 
+def _unary(x: np.ndarray, p) -> np.ndarray:
+    if p.type != 0:  # 0: SQRT, the only one we export
+        raise unsupported(f"the unary function of type {p.type}")
+    return np.sqrt(p.scale * x + p.shift)
+
+
+def concat(xs: list[np.ndarray], p) -> np.ndarray:
+    """Several blobs joined along the channels (the one layer here with several inputs)."""
+    if p.sequenceConcat:
+        raise unsupported("concatenation along the sequence axis")
+    if len({x.shape[2:] for x in xs}) != 1:
+        raise ExportError(f"concat of blobs of different heights and widths: {[x.shape for x in xs]}")
+    return np.concatenate(xs, axis=1)
+
+
 def _softmax(x: np.ndarray, p) -> np.ndarray:
     e = np.exp(x - x.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
@@ -170,4 +186,5 @@ LAYERS = {
     "convolution": _convolution, "batchnorm": _batchnorm, "activation": _activation,
     "pooling": _pooling, "flatten": _flatten, "reshape": _reshape,
     "innerProduct": _inner_product, "l2normalize": _l2normalize, "softmax": _softmax,
+    "unary": _unary,
 }

@@ -19,7 +19,7 @@ IOS12_LAYERS = frozenset("""convolution innerProduct batchnorm activation poolin
 # (min inputs, max inputs) of the single-output layers we check; everything we export is here
 _IO = {"convolution": (1, 2), "innerProduct": (1, 1), "batchnorm": (1, 1), "activation": (1, 1),
        "pooling": (1, 1), "softmax": (1, 1), "softmaxND": (1, 1), "l2normalize": (1, 1),
-       "flatten": (1, 1), "reshape": (1, 1)}
+       "flatten": (1, 1), "reshape": (1, 1), "unary": (1, 1), "concat": (2, 1_000_000)}
 
 
 # --- weights --------------------------------------------------------------------------------
