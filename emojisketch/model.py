@@ -15,8 +15,8 @@ is a base emoji's unit vector in that space (:meth:`DrawingNet.prototype_feature
   ``(r - 1)**2``): where the user's drawing and a base emoji disagree, the user's example wins.
   Without pooled features the top-1 over the prototypes alone is the cosine head's top-1
   (with them, nearly: on the held-out split the shipped net's prototypes alone give top-1 /
-  top-3 0.720 / 0.854, its head 0.719 / 0.856; a one-off check). Core ML's own on-device k-NN update appends each example once, unscaled, so the
-  exported model keeps this rule.
+  top-3 0.720 / 0.854, its head 0.719 / 0.856; a one-off check). Core ML's own on-device
+  k-NN update appends each example once, unscaled, so the exported model keeps this rule.
   1.15 was measured against 1.0-1.2 on the shipped net (``emojisketch evaluate stream`` and
   ``fewshot``; 1.2 before it had pooled features, measured against 1.0-1.3): smaller keeps
   more base emoji, larger lets a newly taught emoji win more often.
@@ -249,7 +249,8 @@ class UpdatableModel:
 
     # -- prediction ----------------------------------------------------------------------
     def embed(self, images: np.ndarray) -> np.ndarray:
-        """(N, 28, 28) images -> (N, D) float32 unit embeddings."""
+        """(N, 28, 28) images -> (N, D) float32 unit vectors: the net's features (its
+        embedding, and for a ``pooled`` net the pooled features beside it)."""
         images = np.asarray(images, dtype=np.float32).reshape(-1, ink.SIDE, ink.SIDE)
         if len(images) == 0:
             return np.zeros((0, self.net.feature_dim), np.float32)
