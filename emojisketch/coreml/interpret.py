@@ -4,9 +4,9 @@ coremltools cannot run a model on Linux, so this runs the spec itself, reading e
 out of the protobuf: pipelines (and linked models, resolved relative to the file), neural
 networks and neural-network classifiers (image preprocessing, then the layers of
 :mod:`.interpret_layers`: convolution, batch norm, activations, pooling, flatten, reshape,
-inner product, L2 normalise, softmax, square root, concat) and the k-NN classifier. It computes in float64, so
-against the float32 torch model it measures torch's rounding, not its own. A layer or model
-type it does not know raises ExportError rather than guessing.
+inner product, L2 normalise, softmax, square root, concat) and the k-NN classifier. It
+computes in float64, so against the float32 torch model it measures torch's rounding, not its
+own. A layer or model type it does not know raises ExportError rather than guessing.
 
 Blobs follow Core ML's iOS 12 (rank 5) layout without the sequence axis: ``(N, C, H, W)``;
 an input MultiArray of shape ``(D,)`` enters as ``(N, D, 1, 1)``. Batches: an image feature is
