@@ -206,17 +206,22 @@ def recorded_split(data: str | Path, recorded: dict, words: list[str] | None = N
         yield (word, *split_items(items, the_split))
 
 
-def class_batches(pairs, per_class: int = 500, batch: int = 256):
-    """(images (B, 1, 28, 28), classes (B,)) of the first ``per_class`` of each class's
-    (item, class) pairs, rendered as the base model is tested (no augmentation)."""
+def first_per_class(pairs, per_class: int) -> list:
+    """The first ``per_class`` (item, class) pairs of each class, in their order."""
     seen: dict[int, int] = {}
     chosen = []
     for item, c in pairs:
-        if seen.get(c, 0) < per_class:
-            seen[c] = seen.get(c, 0) + 1
+        seen[c] = seen.get(c, 0) + 1
+        if seen[c] <= per_class:
             chosen.append((item, c))
-    for i in range(0, len(chosen), batch):
-        part = chosen[i : i + batch]
+    return chosen
+
+
+def class_batches(pairs, batch: int = 256):
+    """(images (B, 1, 28, 28), classes (B,)) of (item, class) pairs, rendered as the base
+    model is tested (no augmentation)."""
+    for i in range(0, len(pairs), batch):
+        part = pairs[i : i + batch]
         x = torch.from_numpy(np.stack([it.render() for it, _ in part]).astype(np.float32))
         yield x[:, None], torch.tensor([c for _, c in part], dtype=torch.long)
 

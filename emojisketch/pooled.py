@@ -48,15 +48,8 @@ def measure(data, model: str | Path, per_class: int = 500) -> tuple:
         missing = [w for w in words if index[w] not in found]
         raise DataFormatError(f"{data} has no training drawings of {len(missing)} base "
                               f"word(s): {', '.join(missing[:5])}")
-    used = sum(min(n, per_class) for n in _counts(pairs).values())
-    return with_pooled_features(net, dataset.class_batches(pairs, per_class)), extra, used
-
-
-def _counts(pairs) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for _, c in pairs:
-        out[c] = out.get(c, 0) + 1
-    return out
+    chosen = dataset.first_per_class(pairs, per_class)
+    return with_pooled_features(net, dataset.class_batches(chosen)), extra, len(chosen)
 
 
 def run(args: argparse.Namespace) -> int:

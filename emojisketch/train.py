@@ -381,9 +381,8 @@ def _one_run(args, data: _Data, rank: int, world: int, started: float, epochs: i
     shipped = _shipped(net, emoji_words)
     if not args.no_pooled:  # every process measures its own categories
         n = len(emoji_words)
-        pairs = [(it, c) for it, c in train if c < n]
-        shipped = with_pooled_features(shipped, dataset.class_batches(pairs, args.pooled_per_class),
-                                       world)
+        pairs = dataset.first_per_class([(it, c) for it, c in train if c < n], args.pooled_per_class)
+        shipped = with_pooled_features(shipped, dataset.class_batches(pairs), world)
     if rank == 0:
         extra = _extra(args, net, data.by_word, data.holdout, data.split, history,
                        time.time() - started, world)

@@ -232,10 +232,10 @@ def test_pooled_prototypes_command_measures_what_training_measures(trained, tmp_
     assert not (tmp_path / "none.safetensors").exists()
 
 
-def test_class_batches_take_the_first_drawings_of_each_class_up_to_the_cap():
+def test_class_batches_of_the_first_drawings_of_each_class_up_to_the_cap():
     items = [dataset.Item("w", str(i), image=np.full((28, 28), i, np.uint8)) for i in range(7)]
     pairs = [(items[i], c) for i, c in enumerate([0, 1, 0, 0, 1, 2, 0])]
-    batches = list(dataset.class_batches(pairs, per_class=2, batch=3))
+    batches = list(dataset.class_batches(dataset.first_per_class(pairs, 2), batch=3))
     assert [len(y) for _, y in batches] == [3, 2]
     ys = torch.cat([y for _, y in batches]).tolist()
     firsts = [float(x[0, 0, 0]) * 255 for xb, _ in batches for x in xb]

@@ -65,15 +65,14 @@ def _run_network(spec, nn, features: dict) -> dict:
         blobs[feature.name] = x
     for layer in nn.layers:
         kind = layer.WhichOneof("layer")
-        if kind not in LAYERS and kind != "concat":
+        if kind == "concat" and len(layer.output) == 1:  # the one layer of several inputs
+            blobs[layer.output[0]] = concat([blobs[name] for name in layer.input], layer.concat)
+            continue
+        if kind not in LAYERS:
             raise unsupported(f"the {kind} layer ({layer.name!r})")
-        if len(layer.output) != 1 or (len(layer.input) != 1 and kind != "concat"):
+        if len(layer.input) != 1 or len(layer.output) != 1:
             raise unsupported(f"layer {layer.name!r} with several inputs or outputs")
-        if kind == "concat":
-            out = concat([blobs[name] for name in layer.input], layer.concat)
-        else:
-            out = LAYERS[kind](blobs[layer.input[0]], getattr(layer, kind))
-        blobs[layer.output[0]] = out
+        blobs[layer.output[0]] = LAYERS[kind](blobs[layer.input[0]], getattr(layer, kind))
     out: dict = {}
     if spec.WhichOneof("Type") == "neuralNetworkClassifier":
         probs_blob = nn.labelProbabilityLayerName or nn.layers[-1].output[0]
