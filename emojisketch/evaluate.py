@@ -50,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for p in (few, stream):
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--kind", choices=("knn", "nn"), help="classifier (default: the model's)")
+        p.add_argument("--prototype-radius", type=float,
+                       help="a k-NN over a base-net file: the radius of the base emoji's "
+                            "entries (default 1.15)")
         p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                        help="an update parameter for the teaching (e.g. mirror=0); repeatable")
         p.add_argument("--words", default="auto",
@@ -195,7 +198,7 @@ def _personalization(args) -> dict:
     from .model import load_model
 
     torch.set_num_threads(1)
-    model = load_model(args.model, kind=args.kind)
+    model = load_model(args.model, kind=args.kind, prototype_radius=args.prototype_radius)
     words = _chosen_words(args.words, model, args.data)
     drawings = _examples(args.data, words, model)
     parameters = _parameters(args.set)
@@ -209,6 +212,8 @@ def _personalization(args) -> dict:
                               limit=args.limit or None)
     if parameters:
         out["parameters"] = parameters
+    if model.kind == "knn":
+        out["prototype_radius"] = model.classifier.prototype_radius
     return dict(out, word_set="all" if words is None else f"{args.words} ({len(drawings)})")
 
 

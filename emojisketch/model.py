@@ -395,16 +395,25 @@ def from_net(net: DrawingNet, kind: str = DEFAULT_KIND, base_extra: dict | None 
     return UpdatableModel(net, classifier, meta, params)
 
 
-def load_model(path: str | os.PathLike | None = None, kind: str | None = None) -> UpdatableModel:
+def load_model(path: str | os.PathLike | None = None, kind: str | None = None,
+               prototype_radius: float | None = None) -> UpdatableModel:
     """A model from a file: a saved UpdatableModel, or a base net (``None``: the shipped
-    ``models/base.safetensors``) wrapped with the ``kind`` of classifier (default k-NN)."""
+    ``models/base.safetensors``) wrapped with the ``kind`` of classifier (default k-NN), its
+    base emoji at ``prototype_radius`` in a k-NN (default DEFAULT_PROTOTYPE_RADIUS; a saved
+    model keeps its own)."""
     path = Path(checkpoint.BASE_MODEL if path is None else path)
     if not path.exists():
         hint = " (train it with `emojisketch train-base`)" if path == checkpoint.BASE_MODEL else ""
         raise ModelFileError(f"no model file at {path}{hint}")
     _, meta = checkpoint.unpack(path)
+    if prototype_radius is not None and not 0 < prototype_radius < float("inf"):
+        raise ParameterError(f"the base emoji's radius must be a positive number, not {prototype_radius}")
     if meta.get("format") == checkpoint.FORMAT:
         net, extra = checkpoint.load_net(path)
-        return from_net(net, kind or DEFAULT_KIND, base_extra=extra)
+        radius = DEFAULT_PROTOTYPE_RADIUS if prototype_radius is None else prototype_radius
+        return from_net(net, kind or DEFAULT_KIND, base_extra=extra, prototype_radius=radius)
+    if prototype_radius is not None:
+        raise ParameterError(f"{path.name} is a personalized model: its base emoji keep the "
+                             "radius they were stored at")
     model = UpdatableModel.load(path)
     return model.with_kind(kind) if kind else model

@@ -80,7 +80,10 @@ def test_fewshot_and_stream_dispatch_to_the_episodes(model, tmp_path, capsys):
     assert out["drawings"] == 6 and out["words"] == 2
     out = _evaluate(capsys, "stream", "--data", str(BASE), "--model", str(model),
                     "--words", str(words), "--limit", "5")
-    assert out["drawings"] == 5
+    assert out["drawings"] == 5 and out["prototype_radius"] == 1.15
+    out = _evaluate(capsys, "stream", "--data", str(BASE), "--model", str(model),
+                    "--words", str(words), "--limit", "5", "--prototype-radius", "1.05")
+    assert out["prototype_radius"] == 1.05
 
 
 def test_fewshot_defaults_to_the_models_held_out_words(model, capsys):

@@ -168,6 +168,20 @@ def test_broken_and_foreign_files_raise_model_file_error(net, tmp_path):
         load_model(tmp_path / "nowhere.safetensors")
 
 
+def test_a_base_net_is_loaded_with_its_base_emoji_at_the_radius_asked(net, tmp_path):
+    base = checkpoint.save_net(net, tmp_path / "base.safetensors")
+    default, near = load_model(base), load_model(base, prototype_radius=1.05)
+    assert default.classifier.prototype_radius == DEFAULT_PROTOTYPE_RADIUS
+    assert near.classifier.prototype_radius == 1.05
+    np.testing.assert_allclose(near.classifier.embeddings, 1.05 * near.prototypes, atol=1e-6)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ParameterError, match="positive number"):
+            load_model(base, prototype_radius=bad)
+    saved = default.save(tmp_path / "personal.safetensors")
+    with pytest.raises(ParameterError, match="keep the radius"):
+        load_model(saved, prototype_radius=1.05)
+
+
 def test_load_model_reads_a_saved_model_and_changes_its_kind(net, records, tmp_path):
     taught = UpdateTask(from_net(net, "knn"), [Example(records[0].drawing, "🐙")]).run()
     path = taught.save(tmp_path / "m.safetensors")
