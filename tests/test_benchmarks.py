@@ -1,0 +1,32 @@
+"""The benchmark scripts' own arithmetic (their timings are measured, not tested)."""
+
+import importlib.util
+from pathlib import Path
+
+import torch
+
+from emojisketch.net import DrawingNet, NetConfig
+
+
+def _script(name: str):
+    path = Path(__file__).parent.parent / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_matmul_shapes_are_the_convolutions_multiply_adds():
+    net = DrawingNet(NetConfig(channels=(4, 8, 12), expand=20)).eval()
+    counted = []
+
+    def hook(conv, inputs, out):  # each output value: one multiply-add per weight it sees
+        counted.append((out.shape[2] * out.shape[3], conv.in_channels * conv.kernel_size[0] ** 2,
+                        conv.out_channels))
+
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            m.register_forward_hook(hook)
+    with torch.no_grad():
+        net.embed(torch.zeros(1, 1, 28, 28))
+    assert _script("matmul").conv_shapes(net) == counted
