@@ -1,5 +1,5 @@
 """Time "embedding a drawing" for several model files, interleaved:
-``python benchmarks/embed.py [MODEL ...] [--reps N]``.
+``python benchmarks/embed.py [MODEL ...] [--untrained CHANNELS ...] [--reps N]``.
 
 Each repetition takes the next doodle of ``tests/data/quickdraw_sample.ndjson`` and, for every
 model in turn, rasterises it (the ink pipeline, Google's frame) and embeds it with the app's
@@ -18,17 +18,34 @@ import torch
 
 from emojisketch import ink, quickdraw
 from emojisketch.bench import SAMPLE, percentile_ms
-from emojisketch.model import load_model
+from emojisketch.model import from_net, load_model
+from emojisketch.net import DrawingNet, NetConfig
+
+
+def untrained(channels: str, like) -> tuple[str, object]:
+    """A model of random weights with ``channels`` ("16,32,64") and ``like``'s other settings."""
+    cfg = NetConfig.from_dict(like.net.config.to_dict())
+    cfg.channels = tuple(int(c) for c in channels.split(","))
+    if len(cfg.channels) != len(cfg.pool):
+        raise SystemExit(f"--untrained needs {len(cfg.pool)} widths, not {channels!r}")
+    torch.manual_seed(0)
+    return f"untrained {channels}", from_net(DrawingNet(cfg))
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("models", nargs="*", help="model files (default: the shipped base model)")
+    p.add_argument("--untrained", action="append", default=[], metavar="CHANNELS",
+                   help="also a net of these block widths (comma-separated), random weights")
     p.add_argument("--reps", type=int, default=1500)
     args = p.parse_args()
     torch.set_num_threads(1)
-    paths = args.models or [None]
+    paths = args.models or ([] if args.untrained else [None])
     models = [load_model(path) for path in paths]
+    like = models[0] if models else load_model(None)
+    for name, model in (untrained(c, like) for c in args.untrained):
+        paths.append(name)
+        models.append(model)
     drawings = [r.drawing for r in quickdraw.read(SAMPLE) if r.drawing is not None]
     times = [[] for _ in models]
     for i in range(args.reps + 100):

@@ -384,7 +384,7 @@ def _one_run(args, data: _Data, rank: int, world: int, started: float, epochs: i
         pairs = dataset.first_per_class([(it, c) for it, c in train if c < n], args.pooled_per_class)
         shipped = with_pooled_features(shipped, dataset.class_batches(pairs), world)
     if rank == 0:
-        extra = _extra(args, net, data.by_word, data.holdout, data.split, history,
+        extra = _extra(args, shipped, data.by_word, data.holdout, data.split, history,
                        time.time() - started, world)
         extra["words"] = emoji_words  # the word of each label of the head, in order
         log.line(f"few-shot (nearest centroid, held-out words): {extra['figures']['quick_fewshot']}")

@@ -76,9 +76,14 @@ class BothHeads(nn.Module):
 # -- measuring --------------------------------------------------------------------------------
 
 @torch.no_grad()
-def embed_all(net: DrawingNet, images: torch.Tensor, batch: int = 512) -> torch.Tensor:
+def embed_all(net: DrawingNet, images: torch.Tensor, batch: int = 512,
+              features: bool = False) -> torch.Tensor:
+    """Unit embeddings of ``images``, or with ``features`` what the classifiers compare
+    (:meth:`DrawingNet.features`: the pooled features beside the embedding where the net has
+    them)."""
     net.eval()
-    return torch.cat([net.embed(images[i:i + batch]) for i in range(0, len(images), batch)])
+    f = net.features if features else net.embed
+    return torch.cat([f(images[i:i + batch]) for i in range(0, len(images), batch)])
 
 
 def base_accuracy(net: DrawingNet, images, labels, n_emoji: int, world: int) -> dict:
@@ -106,8 +111,10 @@ def base_accuracy(net: DrawingNet, images, labels, n_emoji: int, world: int) -> 
 
 def quick_fewshot(net: DrawingNet, images: dict[str, torch.Tensor], ways: int, shots: int,
                   queries: int = 5, episodes: int = 200, seed: int = 0) -> float:
-    """Nearest-centroid n-way accuracy on the embeddings of words the net never saw."""
-    emb = {w: embed_all(net, x) for w, x in images.items() if len(x) >= shots + queries}
+    """Nearest-centroid n-way accuracy on words the net never saw, over the features the app's
+    classifiers compare (:meth:`DrawingNet.features`)."""
+    emb = {w: embed_all(net, x, features=True) for w, x in images.items()
+           if len(x) >= shots + queries}
     words = sorted(emb)
     if len(words) < ways:
         return float("nan")

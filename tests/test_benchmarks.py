@@ -30,3 +30,16 @@ def test_matmul_shapes_are_the_convolutions_multiply_adds():
     with torch.no_grad():
         net.embed(torch.zeros(1, 1, 28, 28))
     assert _script("matmul").conv_shapes(net) == counted
+
+
+def test_an_untrained_net_takes_the_given_widths_and_the_models_other_settings():
+    from emojisketch.model import from_net
+
+    like = from_net(DrawingNet(NetConfig(channels=(4, 8, 12), expand=20, embed_dim=16,
+                                         n_classes=3, pooled=True)))
+    name, model = _script("embed").untrained("6,10,14", like)
+    cfg = model.net.config
+    assert name == "untrained 6,10,14" and cfg.channels == (6, 10, 14)
+    assert (cfg.expand, cfg.embed_dim, cfg.pooled, cfg.n_classes) == (20, 16, True, 3)
+    assert [b.conv2.out_channels for b in model.net.blocks] == [6, 10, 14]
+    assert model.embed(torch.zeros(1, 28, 28).numpy()).shape == (1, 16 + 20)

@@ -250,3 +250,16 @@ def test_without_pooled_the_saved_net_compares_its_embedding_alone(tmp_path):
     net, extra = load_net(out)
     assert not net.config.pooled and "--no-pooled" in extra["command"]
     assert not hasattr(net, "pooled_prototypes")
+
+
+def test_the_quick_fewshot_figure_ranks_the_features_the_classifiers_compare():
+    # Embeddings that say nothing (all the same) beside features that tell the words apart:
+    # the figure follows the features, as the app's k-NN does.
+    from emojisketch.net import DrawingNet, NetConfig
+    from emojisketch.training import quick_fewshot
+
+    net = DrawingNet(NetConfig(channels=(4, 4, 4), n_classes=2, pooled=True))
+    images = {w: torch.full((8, 1, 28, 28), float(i)) for i, w in enumerate("abcde")}
+    net.embed = lambda x: torch.nn.functional.normalize(torch.ones(len(x), 4), dim=1)
+    net.features = lambda x: torch.nn.functional.one_hot(x[:, 0, 0, 0].long(), 5).float()
+    assert quick_fewshot(net, images, ways=5, shots=3, episodes=20) == 1.0
