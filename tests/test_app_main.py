@@ -1,8 +1,11 @@
 """`emojisketch app` from the command line (offscreen): startup measurement, demo drawing,
 screenshot; and the About box's credits."""
 
+import os
 import subprocess
 import sys
+
+import pytest
 
 from emojisketch.app.main import demo_strokes, process_age
 from emojisketch.app.dialogs import CREDITS
@@ -60,3 +63,24 @@ def test_qt_bindings_keep_none_alive_through_many_calls():
                             timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     assert abs(int(result.stdout.strip())) < 100
+
+
+def test_without_a_screen_the_app_says_so_and_how_to_start_it():
+    from emojisketch.app.main import display_problem
+
+    problem = display_problem({}, "linux")
+    assert "neither DISPLAY nor WAYLAND_DISPLAY" in problem and "QT_QPA_PLATFORM=offscreen" in problem
+    for env in ({"DISPLAY": ":0"}, {"WAYLAND_DISPLAY": "wayland-0"}, {"QT_QPA_PLATFORM": "offscreen"}):
+        assert display_problem(env, "linux") is None
+    assert display_problem({}, "darwin") is None and display_problem({}, "win32") is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the check is Linux's (X11, Wayland)")
+def test_the_app_command_without_a_screen_exits_with_that_message(tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    result = subprocess.run([sys.executable, "-m", "emojisketch", "app", "--home",
+                             str(tmp_path / "home")], capture_output=True, text=True,
+                            timeout=60, env=env)
+    assert result.returncode == 2
+    assert "emojisketch app: no screen to open a window on" in result.stderr

@@ -89,8 +89,27 @@ def demo_strokes(spec: str, width: float, height: float) -> list[list[tuple[floa
     return [[(ox + x * scale, oy + y * scale) for x, y in s] for s in strokes]
 
 
+def display_problem(environ=os.environ, platform: str = sys.platform) -> str | None:
+    """Why no window can open, where that is plain before Qt tries: Qt's own message then
+    says only that no platform plugin loaded and that reinstalling may help, which it won't."""
+    if not platform.startswith("linux") or environ.get("QT_QPA_PLATFORM"):
+        return None
+    if environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("no screen to open a window on (neither DISPLAY nor WAYLAND_DISPLAY is set). Start "
+            "it in a desktop session, under a virtual screen (`xvfb-run bash scripts/app`), or "
+            "with QT_QPA_PLATFORM=offscreen for a window no one sees (with --screenshot, say)")
+
+
 def run(args) -> int:
-    os.environ.setdefault("QT_LOGGING_RULES", "qt.qpa.*=false")
+    problem = display_problem()
+    if problem:
+        print(f"emojisketch app: {problem}", file=sys.stderr)
+        return 2
+    if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        # headless, Qt warns of window hints it cannot pass on; elsewhere its platform
+        # messages (no display, a missing xcb library) are what a user needs to see
+        os.environ.setdefault("QT_LOGGING_RULES", "qt.qpa.*=false")
     if args.home:  # the store and the settings both follow EMOJISKETCH_HOME
         os.environ["EMOJISKETCH_HOME"] = str(Path(args.home).expanduser())
     from PySide6.QtCore import QTimer
