@@ -14,6 +14,7 @@ import sys
 
 from .errors import EmojisketchError
 
+DESCRIPTION = "Draw a doodle, get an emoji; personalize the model and export it to Core ML."
 COMMANDS = {
     "app": ("emojisketch.app.main", "start the drawing app (the default)"),
     "train-base": ("emojisketch.train", "train the base drawing model on Quick, Draw! files"),
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
         argv.insert(0, "app")
-    parser = argparse.ArgumentParser(prog="emojisketch", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="emojisketch", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
