@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from emojisketch.app.main import demo_strokes, process_age
+from emojisketch.app.main import demo_strokes, display_problem, process_age
 from emojisketch.app.dialogs import CREDITS
 
 from app_helpers import make_base
@@ -66,8 +66,6 @@ def test_qt_bindings_keep_none_alive_through_many_calls():
 
 
 def test_without_a_screen_the_app_says_so_and_how_to_start_it():
-    from emojisketch.app.main import display_problem
-
     problem = display_problem({}, "linux")
     assert "neither DISPLAY nor WAYLAND_DISPLAY" in problem and "QT_QPA_PLATFORM=offscreen" in problem
     for env in ({"DISPLAY": ":0"}, {"WAYLAND_DISPLAY": "wayland-0"}, {"QT_QPA_PLATFORM": "offscreen"}):
