@@ -1,22 +1,25 @@
 """Time "embedding a drawing" for several model files, interleaved:
-``python benchmarks/embed.py [MODEL ...] [--untrained CHANNELS ...] [--reps N]``.
+``python benchmarks/embed.py [MODEL ...] [--untrained CHANNELS ...] [--torch] [--reps N]``.
 
 Each repetition takes the next doodle of ``tests/data/quickdraw_sample.ndjson`` and, for every
 model in turn, rasterises it (the ink pipeline, Google's frame) and embeds it with the app's
-embedder (batch norm folded), as ``emojisketch bench``'s ``embed_ms`` does. Interleaving makes
-a busy or slower machine slow every model alike, so the ratio between two models means
-something even where the absolute times do not. One thread; prints one JSON object.
+embedder (batch norm folded), as ``emojisketch bench``'s ``embed_ms`` does. With ``--torch``
+each model is also timed with the compiled kernels switched off (``EMOJISKETCH_NATIVE=0``:
+numpy's rasteriser and torch's convolutions). Interleaving makes a busy or slower machine slow
+every variant alike, so the ratio between two means something even where the absolute times
+do not. One thread; prints one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import torch
 
-from emojisketch import ink, quickdraw
+from emojisketch import ink, native, quickdraw
 from emojisketch.bench import SAMPLE, percentile_ms
 from emojisketch.model import from_net, load_model
 from emojisketch.net import DrawingNet, NetConfig
@@ -37,6 +40,8 @@ def main() -> None:
     p.add_argument("models", nargs="*", help="model files (default: the shipped base model)")
     p.add_argument("--untrained", action="append", default=[], metavar="CHANNELS",
                    help="also a net of these block widths (comma-separated), random weights")
+    p.add_argument("--torch", action="store_true",
+                   help="also time each model with the compiled kernels off (numpy and torch)")
     p.add_argument("--reps", type=int, default=1500)
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -46,19 +51,25 @@ def main() -> None:
     for name, model in (untrained(c, like) for c in args.untrained):
         paths.append(name)
         models.append(model)
+    variants = [(str(path or "models/base.safetensors"), m, "1") for path, m in zip(paths, models)]
+    if args.torch:
+        variants += [(f"{name} (torch)", m, "0") for name, m, _ in variants]
     drawings = [r.drawing for r in quickdraw.read(SAMPLE) if r.drawing is not None]
-    times = [[] for _ in models]
+    times = [[] for _ in variants]
     for i in range(args.reps + 100):
         d = drawings[i % len(drawings)]
-        for t, m in zip(times, models):
+        for t, (_, m, flag) in zip(times, variants):
+            os.environ["EMOJISKETCH_NATIVE"] = flag
             t0 = time.perf_counter()
             m.embed(ink.rasterize(d))
             t.append(time.perf_counter() - t0)
     out = {}
-    for path, t in zip(paths, times):
+    for (name, m, flag), t in zip(variants, times):
         timed = t[100:]  # the first 100 are warm-up
-        out[str(path or "models/base.safetensors")] = {
-            "embed_ms_p50": percentile_ms(timed, 50), "embed_ms_p95": percentile_ms(timed, 95)}
+        os.environ["EMOJISKETCH_NATIVE"] = flag
+        out[name] = {"embed_ms_p50": percentile_ms(timed, 50),
+                     "embed_ms_p95": percentile_ms(timed, 95),
+                     "native": native.available() and m._embedder.kernel is not None}
     print(json.dumps(out, indent=1))
 
 

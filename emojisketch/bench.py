@@ -10,6 +10,8 @@ After a warm-up (:func:`emojisketch.update.warm_up` and a few predictions), it t
 * ``nn_update_s``: a neural-head update of 100 drawings x 10 epochs, default parameters
   otherwise (median of the runs); target < 1.5 s.
 * ``peak_rss_mb``: the process's peak resident memory.
+* ``native``: whether the compiled kernels (``emojisketch/native.py``) did the rasterising and
+  the network; with ``EMOJISKETCH_NATIVE=0`` set, the numpy and torch code is timed instead.
 
 Drawings: ``tests/data/quickdraw_sample.ndjson``, so it runs on a fresh clone.
 """
@@ -26,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import ink, quickdraw
+from . import ink, native, quickdraw
 from .errors import DataFormatError
 from .model import Example, load_model
 from .update import UpdateTask, warm_up
@@ -107,6 +109,7 @@ def measure(model_path=None, data=SAMPLE, predict_reps=500, teach_reps=50, nn_re
         "peak_rss_mb": round(_peak_rss_mb(), 1),
         "repetitions": {"predict": predict_reps, "teach3": teach_reps, "nn_update": nn_reps},
         "threads": torch.get_num_threads(),
+        "native": native.available() and knn._embedder.kernel is not None,
         "labels": len(knn.labels),
         "model": str(model_path or "models/base.safetensors"),
         "data": str(data),

@@ -17,12 +17,14 @@ so that the model always sees the same rendering. Two steps:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
 
+from . import native
 from .errors import InkError
 
 SIDE = 28  # output image side, pixels
@@ -262,12 +264,33 @@ def _fit_frame(drawing: Drawing) -> tuple[np.ndarray, list[int]]:
     return (allp - lo) * scale, lengths
 
 
+@functools.cache
+def _native_rasterizer() -> native.Rasterizer | None:
+    lib = native.library()
+    if lib is None:
+        return None
+    return native.Rasterizer(
+        lib, frame=FRAME, margin=_MARGIN, scale_ss=_SCALE * _SS, reach=_REACH,
+        limit2=float(_TABLE_D[-1] ** 2), steps=_TABLE_STEPS, cover=_TABLE_COVER,
+        slope=_TABLE_SLOPE, side=SIDE, ss=_SS)
+
+
 def rasterize(drawing: Drawing) -> np.ndarray:
     """A (28, 28) float32 image in [0, 1], white strokes on black, as Google renders them.
 
     Coordinates are taken in Google's 0..255 frame (as :func:`normalize` leaves them); a
-    drawing larger than the frame is scaled into it.
+    drawing larger than the frame is scaled into it. The compiled twin of
+    :func:`rasterize_numpy` does it when it is built (the same steps in the same order, the
+    same pixels to the bit; ``tests/test_native.py`` holds the two together).
     """
+    fast = _native_rasterizer() if native.available() else None
+    if fast is None:
+        return rasterize_numpy(drawing)
+    return fast([s.points for s in drawing.strokes])
+
+
+def rasterize_numpy(drawing: Drawing) -> np.ndarray:
+    """:func:`rasterize` in numpy: the reference, and the way without a C compiler."""
     # Every step works on all strokes at once, on 1-d arrays: at a few thousand subpixels a
     # drawing, numpy's per-call overhead is most of the cost, so the calls are what counts.
     allp, lengths = _fit_frame(drawing)

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import checkpoint, ink
+from . import checkpoint, ink, native
 from .atomic import atomic_write_bytes
 from .classifiers import KNNClassifier, NNHeadClassifier
 from .errors import EmojisketchError, ModelFileError
@@ -152,9 +152,13 @@ def describe_parameters(kind: str, values: dict | None = None) -> dict:
 
 # -- the frozen embedding, with batch norm folded into the convolutions for speed ---------
 
+NATIVE_MAX_BATCH = 64  # images; larger batches go through torch
+
+
 class _Embedder:
     """``net.features`` for inference: the same numbers (to ~1e-6), about a third faster (batch
-    norm folded into the convolutions, channels-last tensors)."""
+    norm folded into the convolutions, channels-last tensors); with the compiled kernels built,
+    small batches (the app's one drawing) run there, about 1.7x faster again."""
 
     def __init__(self, net: DrawingNet, device: str = "cpu", dtype: torch.dtype = torch.float32):
         self.device, self.dtype = torch.device(device), dtype
@@ -174,9 +178,26 @@ class _Embedder:
         self.proj_w = net.proj.weight.detach().clone().to(self.device, dtype)
         self.proj_b = net.proj.bias.detach().clone().to(self.device, dtype)
         self.pooled = net.config.pooled
+        self.kernel = None  # the compiled twin (emojisketch/native.py), for small batches
+        lib = native.library() if (self.device.type, dtype) == ("cpu", torch.float32) else None
+        if lib is not None and native.NetKernel.supports(self.folded()):
+            self.kernel = native.NetKernel(lib, self.folded(), self.proj_w.numpy(),
+                                           self.proj_b.numpy(), self.pooled, ink.SIDE)
+
+    def folded(self) -> list[tuple[np.ndarray, np.ndarray, bool]]:
+        """(weight (cout, cin, k, k), bias, pool) of each convolution, batch norm folded in."""
+        return [(w.float().cpu().contiguous().numpy(), b.float().cpu().numpy(), pool)
+                for w, b, pool, _ in self.layers]
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        # Past a few dozen images torch's batched convolutions catch up, and with more than
+        # one thread overtake the kernel, which runs one image at a time on one core.
+        if self.kernel is not None and len(images) <= NATIVE_MAX_BATCH and native.available():
+            return self.kernel(np.asarray(images, dtype=np.float32).reshape(-1, ink.SIDE, ink.SIDE))
+        return self._torch(images)
 
     @torch.inference_mode()
-    def __call__(self, images: np.ndarray) -> np.ndarray:
+    def _torch(self, images: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
         x = x.reshape(-1, 1, ink.SIDE, ink.SIDE).to(self.device, self.dtype)
         x = x.contiguous(memory_format=torch.channels_last)

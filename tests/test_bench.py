@@ -34,3 +34,12 @@ def test_bench_command_prints_json(tmp_path, capsys):
                    "--predict-reps", "3", "--teach-reps", "1", "--nn-reps", "1"])
     assert rc == 0
     assert KEYS <= set(json.loads(capsys.readouterr().out))
+
+
+def test_measure_says_whether_the_compiled_kernels_ran(tmp_path, monkeypatch):
+    from emojisketch import native
+
+    r = measure(fake_base(tmp_path), predict_reps=3, teach_reps=1, nn_reps=1)
+    assert r["native"] is native.available()
+    monkeypatch.setenv("EMOJISKETCH_NATIVE", "0")
+    assert measure(fake_base(tmp_path), predict_reps=3, teach_reps=1, nn_reps=1)["native"] is False

@@ -1,0 +1,445 @@
+/* The drawing net's inference in plain C: the same numbers as the torch embedder
+ * (emojisketch/model.py, batch norm folded into the convolutions), about twice as fast
+ * for one drawing on one core.
+ *
+ * Why C: at batch 1 torch runs each small convolution through im2col and a matrix
+ * product, and the copies and per-layer costs take more time than the arithmetic. Here
+ * each 3x3 (or 1x1) convolution is a direct loop over channels-last, zero-bordered
+ * feature maps: a tile of 4 output pixels x up to 24 output channels is kept in vector
+ * registers while the taps and input channels stream past, and bias and ReLU are
+ * applied before it is stored once. Pooling, the projection, L2 normalisation and the
+ * pooled features (emojisketch/net.py, DrawingNet.features) follow in the same call.
+ *
+ * Loaded through ctypes (emojisketch/native.py); it is a Python extension only so that
+ * setuptools builds it. GCC / clang vector extensions keep it portable; on x86-64 the
+ * hot loop is also compiled for AVX2+FMA and picked at run time.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <string.h>
+
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4)));  /* unaligned access */
+typedef int v8i __attribute__((vector_size(32)));
+
+#define LOAD(p) (*(const v8u *)(p))
+#define STORE(p, v) (*(v8u *)(p) = (v))
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define CLONES
+#endif
+
+/* acc[p][j] += sum over c of x[p * cin + c] * w[c * cout + 8 * j ...]: PX rows of x (pixels
+ * or blocks, cin apart) times 8 * NB columns of w, the tile kept in registers. */
+#define ACCUMULATE(PX, NB, x, w, cin, cout)                                                \
+    for (int c = 0; c < (cin); c++, (w) += (cout)) {                                       \
+        v8 wv[NB];                                                                         \
+        for (int j = 0; j < NB; j++) wv[j] = LOAD((w) + 8 * j);                            \
+        for (int p = 0; p < PX; p++) {                                                     \
+            float a = (x)[p * (cin) + c];                                                  \
+            for (int j = 0; j < NB; j++) acc[p][j] += wv[j] * a;                           \
+        }                                                                                  \
+    }
+
+/* One tile: PX output pixels of row y from column x, output channels c0 .. c0 + 8*NB. */
+#define TILE(PX, NB)                                                                       \
+    static inline __attribute__((always_inline)) void tile_##PX##_##NB(                    \
+        const float *in, int pitch, int cin, int k, int o, const float *w, int cout,       \
+        const float *b, float *out, int y, int x, int c0)                                  \
+    {                                                                                      \
+        v8 acc[PX][NB];                                                                    \
+        for (int j = 0; j < NB; j++) {                                                     \
+            v8 bj = LOAD(b + c0 + 8 * j);                                                  \
+            for (int p = 0; p < PX; p++) acc[p][j] = bj;                                   \
+        }                                                                                  \
+        for (int ky = 0; ky < k; ky++)                                                     \
+            for (int kx = 0; kx < k; kx++) {                                               \
+                const float *ip = in + ((y + ky + o) * pitch + (x + kx + o)) * cin;        \
+                const float *wp = w + (ky * k + kx) * cin * cout + c0;                     \
+                ACCUMULATE(PX, NB, ip, wp, cin, cout);                                     \
+            }                                                                              \
+        const v8 zero = {0};                                                               \
+        for (int p = 0; p < PX; p++) {                                                     \
+            float *op = out + ((y + 1) * pitch + (x + p + 1)) * cout + c0;                 \
+            for (int j = 0; j < NB; j++) {                                                 \
+                v8i pos = acc[p][j] > zero;                                                \
+                STORE(op + 8 * j, (v8)((v8i)acc[p][j] & pos));                             \
+            }                                                                              \
+        }                                                                                  \
+    }
+
+TILE(4, 3)
+TILE(4, 2)
+TILE(4, 1)
+TILE(1, 3)
+TILE(1, 2)
+TILE(1, 1)
+
+/* Zero the one-pixel border of a (h+2) x (w+2) x c map: the convolutions' padding. */
+static void zero_border(float *m, int h, int w, int c)
+{
+    int pitch = w + 2;
+    memset(m, 0, sizeof(float) * pitch * c);
+    memset(m + (h + 1) * pitch * c, 0, sizeof(float) * pitch * c);
+    for (int y = 1; y <= h; y++) {
+        memset(m + (y * pitch) * c, 0, sizeof(float) * c);
+        memset(m + (y * pitch + w + 1) * c, 0, sizeof(float) * c);
+    }
+}
+
+/* ReLU(conv(in) + b) of an h x w map, 'same' padding; cout a multiple of 8. Weights are
+ * laid out [ky][kx][cin][cout]; both maps are bordered. */
+CLONES static void conv_relu(const float *in, int h, int wd, int cin, float *out, int cout,
+                             int k, const float *w, const float *b)
+{
+    int pitch = wd + 2, o = 1 - k / 2;
+    zero_border(out, h, wd, cout);
+    /* Output channels outermost: one block's weights (9 x cin x 24 floats) stay in cache
+     * while every pixel passes, so the weights come from memory once a call. */
+#define ALL_PIXELS(NB)                                                                     \
+    for (int y = 0; y < h; y++) {                                                          \
+        int x = 0;                                                                         \
+        for (; x + 4 <= wd; x += 4) tile_4_##NB(in, pitch, cin, k, o, w, cout, b, out, y, x, c0); \
+        for (; x < wd; x++) tile_1_##NB(in, pitch, cin, k, o, w, cout, b, out, y, x, c0);  \
+    }
+    int c0 = 0;
+    for (; c0 + 24 <= cout; c0 += 24) ALL_PIXELS(3)
+    for (; c0 + 16 <= cout; c0 += 16) ALL_PIXELS(2)
+    for (; c0 + 8 <= cout; c0 += 8) ALL_PIXELS(1)
+#undef ALL_PIXELS
+}
+
+/* -- the same for a 3x3 convolution by Winograd's minimal filtering (Lavin and Gray) ----
+ *
+ * F(m x m, 3x3) computes each m x m block of outputs from an (m + 2) x (m + 2) block of
+ * inputs d: Y = A^T [(G g G^T) . (B^T d B)] A, summed over input channels. With t = (m + 2)^2
+ * places, the sum over channels is t matrix products of (blocks x cin) by (cin x cout):
+ * 16 products per channel pair instead of 36 at m = 2, 36 instead of 144 at m = 4. U holds
+ * the transformed weights G g G^T, laid out [t][cin][cout]; V (t x blocks x cin) and M
+ * (t x blocks x cout) are scratch for the whole map, so that U is read once a call (it is
+ * larger than the plain weights, and on the 7x7 maps fetching it is most of the cost).
+ * cin and cout are multiples of 8; blocks past the map's edge read zeros and store nothing. */
+#define WTILE(PX, NB)                                                                      \
+    static inline __attribute__((always_inline)) void wtile_##PX##_##NB(                   \
+        const float *V, int cin, const float *U, int cout, float *M, int t, int c0)        \
+    {                                                                                      \
+        v8 acc[PX][NB];                                                                    \
+        for (int p = 0; p < PX; p++)                                                       \
+            for (int j = 0; j < NB; j++) acc[p][j] = (v8){0};                              \
+        const float *vp = V + t * cin, *up = U + c0;                                       \
+        ACCUMULATE(PX, NB, vp, up, cin, cout);                                             \
+        for (int p = 0; p < PX; p++)                                                       \
+            for (int j = 0; j < NB; j++) STORE(M + (t + p) * cout + c0 + 8 * j, acc[p][j]); \
+    }
+
+WTILE(4, 3)
+WTILE(4, 2)
+WTILE(4, 1)
+WTILE(1, 3)
+WTILE(1, 2)
+WTILE(1, 1)
+
+/* M[x] = V[x] U[x] for each of the t places x. */
+CLONES static void winograd_products(int t, int nt, const float *V, int cin, const float *U,
+                                     int cout, float *M)
+{
+    for (int xi = 0; xi < t; xi++) {
+        const float *Vx = V + (long)xi * nt * cin, *Ux = U + (long)xi * cin * cout;
+        float *Mx = M + (long)xi * nt * cout;
+        int c0 = 0;
+#define ALL_BLOCKS(NB)                                                                     \
+        {                                                                                  \
+            int b = 0;                                                                     \
+            for (; b + 4 <= nt; b += 4) wtile_4_##NB(Vx, cin, Ux, cout, Mx, b, c0);        \
+            for (; b < nt; b++) wtile_1_##NB(Vx, cin, Ux, cout, Mx, b, c0);                \
+        }
+        for (; c0 + 24 <= cout; c0 += 24) ALL_BLOCKS(3)
+        for (; c0 + 16 <= cout; c0 += 16) ALL_BLOCKS(2)
+        for (; c0 + 8 <= cout; c0 += 8) ALL_BLOCKS(1)
+#undef ALL_BLOCKS
+    }
+}
+
+/* B^T and A^T of F(2x2, 3x3) and F(4x4, 3x3), applied to n = m + 2 vectors s apart. */
+#define BT4(o, d, s)                                                                       \
+    do {                                                                                   \
+        o[0 * s] = d[0 * s] - d[2 * s];                                                    \
+        o[1 * s] = d[1 * s] + d[2 * s];                                                    \
+        o[2 * s] = d[2 * s] - d[1 * s];                                                    \
+        o[3 * s] = d[1 * s] - d[3 * s];                                                    \
+    } while (0)
+#define AT4(o, m, s)                                                                       \
+    do {                                                                                   \
+        o[0 * s] = m[0 * s] + m[1 * s] + m[2 * s];                                         \
+        o[1 * s] = m[1 * s] - m[2 * s] - m[3 * s];                                         \
+    } while (0)
+#define BT6(o, d, s)                                                                       \
+    do {                                                                                   \
+        o[0 * s] = 4.0f * d[0 * s] - 5.0f * d[2 * s] + d[4 * s];                           \
+        o[1 * s] = -4.0f * (d[1 * s] + d[2 * s]) + d[3 * s] + d[4 * s];                    \
+        o[2 * s] = 4.0f * (d[1 * s] - d[2 * s]) - d[3 * s] + d[4 * s];                     \
+        o[3 * s] = 2.0f * (d[3 * s] - d[1 * s]) - d[2 * s] + d[4 * s];                     \
+        o[4 * s] = 2.0f * (d[1 * s] - d[3 * s]) - d[2 * s] + d[4 * s];                     \
+        o[5 * s] = 4.0f * d[1 * s] - 5.0f * d[3 * s] + d[5 * s];                           \
+    } while (0)
+#define AT6(o, m, s)                                                                       \
+    do {                                                                                   \
+        v8 p12 = m[1 * s] + m[2 * s], n12 = m[1 * s] - m[2 * s];                           \
+        v8 p34 = m[3 * s] + m[4 * s], n34 = m[3 * s] - m[4 * s];                           \
+        o[0 * s] = m[0 * s] + p12 + p34;                                                   \
+        o[1 * s] = n12 + 2.0f * n34;                                                       \
+        o[2 * s] = p12 + 4.0f * p34;                                                       \
+        o[3 * s] = n12 + 8.0f * n34 + m[5 * s];                                            \
+    } while (0)
+
+/* One Winograd convolution + bias + ReLU for output block side M_ (2 or 4). */
+#define WINOGRAD(NAME, M_, BT, AT)                                                         \
+    CLONES static void NAME(const float *in, int h, int wd, int cin, float *out, int cout, \
+                            const float *U, const float *b, float *V, float *M)            \
+    {                                                                                      \
+        enum { N = M_ + 2, T = N * N };                                                    \
+        int pitch = wd + 2, nty = (h + M_ - 1) / M_, ntx = (wd + M_ - 1) / M_;             \
+        int nt = nty * ntx;                                                                \
+        const v8 zero = {0};                                                               \
+        zero_border(out, h, wd, cout);                                                     \
+        for (int ty = 0; ty < nty; ty++)                                                   \
+            for (int tx = 0; tx < ntx; tx++)                                               \
+                for (int c = 0; c < cin; c += 8) {                                         \
+                    v8 d[T], r[T], q[T];                                                   \
+                    for (int i = 0; i < N; i++)                                            \
+                        for (int j = 0; j < N; j++) {                                      \
+                            int y = M_ * ty + i, x = M_ * tx + j; /* bordered */           \
+                            d[i * N + j] = (y < h + 2 && x < wd + 2)                       \
+                                ? LOAD(in + (y * pitch + x) * cin + c) : zero;             \
+                        }                                                                  \
+                    for (int j = 0; j < N; j++) BT((r + j), (d + j), N);   /* B^T d */     \
+                    for (int i = 0; i < N; i++) BT((q + N * i), (r + N * i), 1); /* . B */ \
+                    float *vp = V + (long)(ty * ntx + tx) * cin + c;                       \
+                    for (int k = 0; k < T; k++) STORE(vp + (long)k * nt * cin, q[k]);      \
+                }                                                                          \
+        winograd_products(T, nt, V, cin, U, cout, M);                                      \
+        for (int ty = 0; ty < nty; ty++)                                                   \
+            for (int tx = 0; tx < ntx; tx++)                                               \
+                for (int c = 0; c < cout; c += 8) {                                        \
+                    v8 m[T], sm[M_ * N], y[M_ * M_], bias = LOAD(b + c);                   \
+                    const float *mp = M + (long)(ty * ntx + tx) * cout + c;                \
+                    for (int k = 0; k < T; k++) m[k] = LOAD(mp + (long)k * nt * cout);     \
+                    for (int j = 0; j < N; j++) AT((sm + j), (m + j), N);    /* A^T m */   \
+                    for (int i = 0; i < M_; i++) AT((y + M_ * i), (sm + N * i), 1); /* A */ \
+                    for (int i = 0; i < M_; i++)                                           \
+                        for (int j = 0; j < M_; j++) {                                     \
+                            int oy = M_ * ty + i, ox = M_ * tx + j;                        \
+                            if (oy >= h || ox >= wd) continue;                             \
+                            v8 v = y[M_ * i + j] + bias;                                   \
+                            v8i pos = v > zero;                                            \
+                            STORE(out + ((oy + 1) * pitch + ox + 1) * cout + c,            \
+                                  (v8)((v8i)v & pos));                                     \
+                        }                                                                  \
+                }                                                                          \
+    }
+
+WINOGRAD(conv3_winograd2, 2, BT4, AT4)
+WINOGRAD(conv3_winograd4, 4, BT6, AT6)
+
+/* 2x2 max pool (floor, as torch's max_pool2d) of a bordered h x w x c map into a bordered
+ * (h/2) x (w/2) x c map. */
+static void max_pool(const float *in, int h, int w, int c, float *out)
+{
+    int ho = h / 2, wo = w / 2, pi = w + 2, po = wo + 2;
+    zero_border(out, ho, wo, c);
+    for (int y = 0; y < ho; y++)
+        for (int x = 0; x < wo; x++) {
+            const float *a = in + ((2 * y + 1) * pi + 2 * x + 1) * c, *bq = a + c;
+            const float *cq = a + pi * c, *d = cq + c;
+            float *op = out + ((y + 1) * po + x + 1) * c;
+            for (int i = 0; i < c; i++) {
+                float m = a[i] > bq[i] ? a[i] : bq[i];
+                float n = cq[i] > d[i] ? cq[i] : d[i];
+                op[i] = m > n ? m : n;
+            }
+        }
+}
+
+static void normalize(float *v, int n, float scale)
+{
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (double)v[i] * v[i];
+    double norm = sqrt(s);
+    float f = (float)(scale / (norm > 1e-12 ? norm : 1e-12));
+    for (int i = 0; i < n; i++) v[i] *= f;
+}
+
+/* Embed n images of side x side pixels (row-major floats in [0, 1]).
+ *
+ * layers: for each of n_layers convolutions, {cin, cout, k, pool, winograd (0, 2 or 4)};
+ * weights[i] and biases[i] its folded weights, [k][k][cin][cout], or for Winograd G g G^T
+ * as [(tile + 2)^2][cin][cout], and bias. proj_w is embed_dim x pooled_dim (row major),
+ * proj_b embed_dim. work holds two maps of work_floats each; scratch (scratch_floats) the
+ * Winograd layers' transformed blocks. out gets n rows of embed_dim (+ pooled_dim when
+ * pooled) floats: DrawingNet.features.
+ * Returns 0, or -1 when a layer's shape is not one this kernel handles.
+ */
+int es_embed(int n, int side, const float *images, int n_layers, const int *layers,
+             const float *const *weights, const float *const *biases, int embed_dim,
+             const float *proj_w, const float *proj_b, int pooled, float *work,
+             long work_floats, float *scratch, long scratch_floats, float *out)
+{
+    float *a = work, *bm = work + work_floats;
+    int pooled_dim = layers[5 * (n_layers - 1) + 1];
+    int row = embed_dim + (pooled ? pooled_dim : 0);
+    for (int i = 0; i < n_layers; i++) {
+        const int *L = layers + 5 * i;
+        if (L[1] % 8 || (L[2] != 1 && L[2] != 3)) return -1;
+        if (L[4] && (L[2] != 3 || L[0] % 8 || (L[4] != 2 && L[4] != 4))) return -1;
+    }
+    for (int img = 0; img < n; img++) {
+        const float *src = images + (long)img * side * side;
+        int h = side, w = side, c = 1;
+        if ((long)(h + 2) * (w + 2) > work_floats) return -1;
+        zero_border(a, h, w, 1);
+        for (int y = 0; y < h; y++) memcpy(a + (y + 1) * (w + 2) + 1, src + y * w, sizeof(float) * w);
+        for (int i = 0; i < n_layers; i++) {
+            const int *L = layers + 5 * i;
+            if (L[0] != c || (long)(h + 2) * (w + 2) * L[1] > work_floats) return -1;
+            if (L[4]) {
+                long m = L[4], all = (m + 2) * (m + 2) * ((h + m - 1) / m) * ((w + m - 1) / m);
+                if (all * (c + L[1]) > scratch_floats) return -1;
+                (m == 2 ? conv3_winograd2 : conv3_winograd4)(a, h, w, c, bm, L[1], weights[i],
+                                                           biases[i], scratch, scratch + all * c);
+            } else {
+                conv_relu(a, h, w, c, bm, L[1], L[2], weights[i], biases[i]);
+            }
+            c = L[1];
+            if (L[3]) {
+                max_pool(bm, h, w, c, a);
+                h /= 2;
+                w /= 2;
+            } else {
+                float *t = a; a = bm; bm = t;
+            }
+        }
+        /* global average pool of the bordered map in a */
+        float *o = out + (long)img * row;
+        float *p = pooled ? o + embed_dim : bm;  /* bm is free scratch now */
+        for (int j = 0; j < c; j++) p[j] = 0;
+        for (int y = 1; y <= h; y++)
+            for (int x = 1; x <= w; x++) {
+                const float *q = a + (y * (w + 2) + x) * c;
+                for (int j = 0; j < c; j++) p[j] += q[j];
+            }
+        float inv = 1.0f / (h * w);
+        for (int j = 0; j < c; j++) p[j] *= inv;
+        for (int e = 0; e < embed_dim; e++) {
+            const float *wr = proj_w + (long)e * c;
+            float s = proj_b[e];
+            for (int j = 0; j < c; j++) s += wr[j] * p[j];
+            o[e] = s;
+        }
+        if (pooled) {
+            const float half = (float)sqrt(0.5);
+            normalize(o, embed_dim, half);
+            for (int j = 0; j < c; j++) p[j] = p[j] > 0 ? sqrtf(p[j]) : 0;
+            normalize(p, c, half);
+        } else {
+            normalize(o, embed_dim, 1.0);
+        }
+    }
+    return 0;
+}
+
+/* -- the rasteriser: emojisketch/ink.py's rasterize, step for step ------------------- */
+
+/* Rasterise one drawing (ink.rasterize, where the method is explained): n points (x, y
+ * doubles, strokes end to end) with each stroke's length; the constants and the coverage
+ * table come from ink.py. nearest and clear are scratch of ss_side^2 doubles; out gets
+ * side^2 floats. Every step is done as numpy does it there, in doubles, in the same
+ * order, so the two agree to the last bit or two. */
+int es_rasterize(long n, const double *points, int n_strokes, const long *lengths,
+                 double frame, double margin, double scale_ss, double reach, double limit2,
+                 double steps, int table_len, const double *cover, const double *slope,
+                 int side, int ss, double *nearest, double *clear, float *out)
+{
+    int N = side * ss;
+    if (ss != 2) return -1;  /* the last step averages 2x2 subpixels */
+    double lox = INFINITY, loy = INFINITY, hix = -INFINITY, hiy = -INFINITY;
+    for (long i = 0; i < n; i++) {
+        double x = points[2 * i], y = points[2 * i + 1];
+        lox = x < lox ? x : lox; hix = x > hix ? x : hix;
+        loy = y < loy ? y : loy; hiy = y > hiy ? y : hiy;
+    }
+    if (!(lox == lox && loy == loy && hix == hix && hiy == hiy)) return -1;  /* NaN */
+    double shx = 0, shy = 0, sc = 1;  /* left as they are if they lie in the frame */
+    int fit = !((lox < loy ? lox : loy) >= 0 && (hix > hiy ? hix : hiy) <= 255);
+    if (fit) {
+        double span = (hix - lox) > (hiy - loy) ? (hix - lox) : (hiy - loy);
+        sc = span > 255.0 ? 255.0 / span : 1.0;
+        shx = lox; shy = loy;
+    }
+    double mx = -INFINITY, my = -INFINITY;
+    for (long i = 0; i < n; i++) {
+        double x = fit ? (points[2 * i] - shx) * sc : points[2 * i];
+        double y = fit ? (points[2 * i + 1] - shy) * sc : points[2 * i + 1];
+        mx = x > mx ? x : mx; my = y > my ? y : my;
+    }
+    double offx = (frame - mx) / 2 + margin, offy = (frame - my) / 2 + margin;
+    for (long i = 0; i < (long)N * N; i++) clear[i] = 1.0;
+    long start = 0;
+    for (int s = 0; s < n_strokes; s++) {
+        long len = lengths[s];
+        for (long i = 0; i < (long)N * N; i++) nearest[i] = INFINITY;
+        long n_seg = len > 1 ? len - 1 : 1;
+        for (long g = 0; g < n_seg; g++) {
+            long ia = start + g, ib = len > 1 ? ia + 1 : ia;
+            double pax = fit ? (points[2 * ia] - shx) * sc : points[2 * ia];
+            double pay = fit ? (points[2 * ia + 1] - shy) * sc : points[2 * ia + 1];
+            double pbx = fit ? (points[2 * ib] - shx) * sc : points[2 * ib];
+            double pby = fit ? (points[2 * ib + 1] - shy) * sc : points[2 * ib + 1];
+            double ax = (pax + offx) * scale_ss, ay = (pay + offy) * scale_ss;
+            double dx = (pbx + offx) * scale_ss - ax, dy = (pby + offy) * scale_ss - ay;
+            double ex = ax + dx, ey = ay + dy;
+            double fx0 = floor((ax < ex ? ax : ex) - reach), fx1 = ceil((ax > ex ? ax : ex) + reach);
+            double fy0 = floor((ay < ey ? ay : ey) - reach), fy1 = ceil((ay > ey ? ay : ey) + reach);
+            long x0 = fx0 < 0 ? 0 : fx0 > N - 1 ? N - 1 : (long)fx0;
+            long x1 = fx1 < 0 ? 0 : fx1 > N - 1 ? N - 1 : (long)fx1;
+            long y0 = fy0 < 0 ? 0 : fy0 > N - 1 ? N - 1 : (long)fy0;
+            long y1 = fy1 < 0 ? 0 : fy1 > N - 1 ? N - 1 : (long)fy1;
+            double len2 = dx * dx + dy * dy;
+            double inv = 1.0 / (len2 > 0 ? len2 : 1.0);
+            double cx = 0.5 - ax, cy = 0.5 - ay;
+            for (long py = y0; py <= y1; py++)
+                for (long px = x0; px <= x1; px++) {
+                    double rx = px + cx, ry = py + cy;
+                    double t = (rx * dx + ry * dy) * inv;
+                    t = t < 0.0 ? 0.0 : t > 1.0 ? 1.0 : t;
+                    rx -= t * dx;
+                    ry -= t * dy;
+                    double d2 = rx * rx + ry * ry;
+                    double *q = nearest + py * N + px;
+                    if (d2 < *q) *q = d2;
+                }
+        }
+        for (long i = 0; i < (long)N * N; i++) {
+            if (!(nearest[i] < limit2)) continue;
+            double at = sqrt(nearest[i]) * steps;
+            long k = (long)at;
+            if (k > table_len - 2) k = table_len - 2;
+            double c = cover[k] + (at - k) * slope[k];
+            clear[i] *= 1.0 - c;
+        }
+        start += len;
+    }
+    for (int y = 0; y < side; y++)
+        for (int x = 0; x < side; x++) {
+            const double *r0 = clear + (long)(ss * y) * N + ss * x, *r1 = r0 + N;
+            out[y * side + x] = (float)(1.0 - (r0[0] + r0[1] + r1[0] + r1[1]) / 4.0);
+        }
+    return 0;
+}
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels",
+                                    "The net's inference in C (called through ctypes).", -1, NULL};
+
+PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }
