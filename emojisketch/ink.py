@@ -221,8 +221,25 @@ def rdp(points: np.ndarray, epsilon: float = RDP_EPSILON) -> np.ndarray:
     return points[np.array(keep)]
 
 
+@functools.cache
+def _native_normalizer() -> native.Normalizer | None:
+    lib = native.library()
+    return None if lib is None else native.Normalizer(lib, RDP_EPSILON)
+
+
 def normalize(drawing: Drawing) -> Drawing:
-    """Google's simplification: align, scale to 255, resample at 1 px, RDP at epsilon 2."""
+    """Google's simplification: align, scale to 255, resample at 1 px, RDP at epsilon 2.
+
+    The compiled twin of :func:`normalize_numpy` does it when it is built (the same steps in
+    the same order, the same points to the bit; ``tests/test_native.py``)."""
+    fast = _native_normalizer() if native.available() else None
+    if fast is None:
+        return normalize_numpy(drawing)
+    return Drawing(tuple(Stroke(p) for p in fast([s.points for s in drawing.strokes])))
+
+
+def normalize_numpy(drawing: Drawing) -> Drawing:
+    """:func:`normalize` in numpy and Python: the reference, and the way without a compiler."""
     strokes = [rdp(_resample(p, corners=True)) for p in _align_and_scale(drawing)]
     return Drawing(tuple(Stroke(p) for p in strokes))
 

@@ -1,6 +1,6 @@
 """The compiled kernels (emojisketch/_kernels.c) against the numpy and torch code they stand in
-for: the same pixels to the bit, the same features to rounding, from any thread; and the way
-without them (not built, or EMOJISKETCH_NATIVE=0)."""
+for: the same simplified strokes and pixels to the bit, the same features to rounding, from
+any thread; and the way without them (not built, or EMOJISKETCH_NATIVE=0)."""
 
 import os
 import threading
@@ -47,14 +47,32 @@ def random_net(channels=(8, 16, 16), pool=(True, True, False), expand=24, pooled
     return net.eval()
 
 
+def raw_drawings():
+    """Screen-coordinate doodles (Google's raw files) and shapes that test the corner cases:
+    a dot, a point repeated, a closed loop, a stroke that goes back on itself."""
+    drawings = [r.drawing for f in sorted((DATA / "raw").iterdir())
+                for r in quickdraw.read(f) if r.drawing is not None]
+    loop = [(0, 0), (100, 0), (100, 80), (0, 80), (0, 0)]
+    odd = [Drawing.from_points([[(3, 4)]]), Drawing.from_points([[(3, 4), (3, 4), (3, 4)]]),
+           Drawing.from_points([loop]), Drawing.from_points([loop, [(50, 40)]]),
+           Drawing.from_points([[(0, 0), (300, 10), (0, 20), (300, 30)]]),
+           Drawing.from_points([[(5, 5), (5, 5), (9, 9), (9, 9), (5, 5)]])]
+    return drawings + odd + sample_drawings()
+
+
 @needs_kernels
-def test_native_raster_is_numpys_to_the_bit():
-    drawings = sample_drawings()
+def test_native_ink_pipeline_is_numpys_to_the_bit():
+    drawings = raw_drawings()
     assert len(drawings) > 100
     for d in drawings:
-        fast, ref = ink.rasterize(d), ink.rasterize_numpy(d)
-        assert fast.dtype == ref.dtype == np.float32 and fast.shape == ref.shape == (28, 28)
-        np.testing.assert_array_equal(fast, ref)
+        fast, ref = ink.normalize(d), ink.normalize_numpy(d)
+        assert len(fast.strokes) == len(ref.strokes)
+        for a, b in zip(fast.strokes, ref.strokes):
+            np.testing.assert_array_equal(a.points, b.points)
+        for drawing in (d, ref):  # in screen coordinates (scaled into the frame), and simplified
+            image = ink.rasterize(drawing)
+            assert image.dtype == np.float32 and image.shape == (28, 28)
+            np.testing.assert_array_equal(image, ink.rasterize_numpy(drawing))
 
 
 @needs_kernels
@@ -176,6 +194,9 @@ def test_without_kernels_the_numpy_and_torch_code_runs(monkeypatch):
     assert native.library() is None and not native.available()
     d = sample_drawings()[0]
     np.testing.assert_array_equal(ink.rasterize(d), ink.rasterize_numpy(d))
+    raw = raw_drawings()[0]
+    assert [s.points.tolist() for s in ink.normalize(raw).strokes] == [
+        s.points.tolist() for s in ink.normalize_numpy(raw).strokes]
     model = from_net(random_net())
     assert model._embedder.kernel is None
     x = images()[:4]
