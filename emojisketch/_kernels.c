@@ -605,6 +605,13 @@ int es_rasterize(long n, const double *points, int n_strokes, const long *length
 #pragma GCC pop_options
 #endif
 
+#ifndef ES_SOURCE_SHA256
+#define ES_SOURCE_SHA256 "unknown"  /* setup.py passes this file's checksum */
+#endif
+
+/* The checksum of the source this library was built from (emojisketch/native.py, stale). */
+const char *es_source_sha256(void) { return ES_SOURCE_SHA256; }
+
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels",
                                     "The net's inference in C (called through ctypes).", -1, NULL};
 

@@ -8,10 +8,12 @@ to about 1e-7, with fewer products: Winograd's minimal filtering). For one drawi
 they are about 5x, 7x and 3x faster than numpy and torch, because at that size the per-call
 costs of numpy and torch outweigh the arithmetic.
 
-The extension is built by ``pip install`` when a C compiler is there (it is optional in
-``pyproject.toml``). Without it, or with ``EMOJISKETCH_NATIVE=0`` in the environment,
-:func:`library` returns None and callers use the numpy and torch code, which give the same
-pictures and embeddings. Scratch memory belongs to a call or to a thread, so the kernels are
+The extension is built by ``pip install`` when a C compiler is there (``setup.py`` marks it
+optional). Without it, or with ``EMOJISKETCH_NATIVE=0`` in the environment, :func:`library`
+returns None and callers use the numpy and torch code, which give the same strokes, pictures
+and embeddings. The same happens, with a warning, when the built library is older than the C
+file beside it (an editable install after a ``git pull``): its functions may take other
+arguments than this module passes, and calling them would crash. Scratch memory belongs to a call or to a thread, so the kernels are
 safe to run from the UI thread and the update thread at once (ctypes lets go of the GIL during
 a call).
 """
@@ -20,9 +22,12 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import hashlib
 import importlib.util
 import os
 import threading
+import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -30,6 +35,25 @@ _P = ctypes.c_void_p
 _D = ctypes.c_double
 _I = ctypes.c_int
 _L = ctypes.c_long
+
+
+SOURCE = Path(__file__).with_name("_kernels.c")
+
+
+def source_sha256(path: Path = SOURCE) -> str | None:
+    """The checksum ``setup.py`` compiles into the library (None where the source is absent,
+    as in an installed wheel)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def stale(lib: ctypes.CDLL, source: Path = SOURCE) -> bool:
+    """Whether ``lib`` was built from another version of ``source`` than the one there."""
+    lib.es_source_sha256.restype = ctypes.c_char_p
+    want = source_sha256(source)
+    return want is not None and lib.es_source_sha256().decode() != want
 
 
 @functools.cache
@@ -40,6 +64,11 @@ def _load() -> ctypes.CDLL | None:
     try:
         lib = ctypes.CDLL(spec.origin)
     except OSError:
+        return None
+    if stale(lib):
+        warnings.warn(f"{spec.origin} was built from an older {SOURCE.name}: reinstall "
+                      "(pip install -e .) to rebuild it; running the numpy and torch code "
+                      "meanwhile, the same results, slower", RuntimeWarning, stacklevel=2)
         return None
     lib.es_rasterize.restype = _I
     lib.es_rasterize.argtypes = [_L, _P, _I, _P, _D, _D, _D, _D, _D, _D, _I, _P, _P, _I, _I, _P,
@@ -52,7 +81,7 @@ def _load() -> ctypes.CDLL | None:
 
 
 def _address(array: np.ndarray) -> int:
-    # much cheaper than array.ctypes.data, which builds a helper object each time
+    # a few microseconds, as array.ctypes.data: the kernels' buffers keep theirs (_Buffers)
     return array.__array_interface__["data"][0]
 
 

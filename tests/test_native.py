@@ -205,6 +205,16 @@ def test_without_kernels_the_numpy_and_torch_code_runs(monkeypatch):
     np.testing.assert_allclose(model.embed(x), ref, atol=3e-5)
 
 
+@needs_kernels
+def test_a_library_built_from_another_source_is_not_called(tmp_path):
+    lib = native.library()
+    assert not native.stale(lib)  # built from the source beside it
+    other = tmp_path / "_kernels.c"
+    other.write_bytes(native.SOURCE.read_bytes() + b"/* changed */\n")
+    assert native.stale(lib, other)
+    assert not native.stale(lib, tmp_path / "absent.c")  # an installed wheel has no source
+
+
 def test_kernels_are_built_where_promised():
     """.ci/run sets EMOJISKETCH_REQUIRE_NATIVE=1: CI's machine has a C compiler, so there the
     kernels must be built and found (else the tests above skip and the speed the README claims
