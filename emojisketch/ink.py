@@ -13,6 +13,11 @@ so that the model always sees the same rendering. Two steps:
   straight edge), and strokes are composited over each other as a painter would.
 
 :func:`to_image` is the composition the app uses for fresh ink.
+
+Both steps have a compiled twin (:mod:`emojisketch.native`) that does the same steps in the
+same order and gives the same numbers to the bit, several times faster; :func:`normalize` and
+:func:`rasterize` use it when it is built, and :func:`normalize_numpy` and
+:func:`rasterize_numpy` are the reference it is tested against and the way without it.
 """
 
 from __future__ import annotations
