@@ -6,11 +6,13 @@
  *
  * Why C: at batch 1 torch runs each small convolution through im2col and a matrix
  * product, and the copies and per-layer costs take more time than the arithmetic. Here
- * each 3x3 (or 1x1) convolution is a direct loop over channels-last, zero-bordered
- * feature maps: a tile of 4 output pixels x up to 24 output channels is kept in vector
- * registers while the taps and input channels stream past, and bias and ReLU are
- * applied before it is stored once. Pooling, the projection, L2 normalisation and the
- * pooled features (emojisketch/net.py, DrawingNet.features) follow in the same call.
+ * each convolution works on channels-last, zero-bordered feature maps: a tile of 4 output
+ * pixels (or blocks) x up to 24 output channels is kept in vector registers while the
+ * input channels stream past, and bias and ReLU are applied before it is stored once. The
+ * first convolution and the 1x1 one are direct loops; the other 3x3 ones use Winograd's
+ * minimal filtering, which needs less than half the products. Pooling, the projection, L2
+ * normalisation and the pooled features (emojisketch/net.py, DrawingNet.features) follow
+ * in the same call.
  *
  * Loaded through ctypes (emojisketch/native.py); it is a Python extension only so that
  * setuptools builds it. GCC / clang vector extensions keep it portable; on x86-64 the
