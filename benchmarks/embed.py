@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from emojisketch import ink, native, quickdraw
+from emojisketch import ink, quickdraw
 from emojisketch.bench import SAMPLE, percentile_ms
 from emojisketch.model import from_net, load_model
 from emojisketch.net import DrawingNet, NetConfig
@@ -69,7 +69,7 @@ def main() -> None:
         os.environ["EMOJISKETCH_NATIVE"] = flag
         out[name] = {"embed_ms_p50": percentile_ms(timed, 50),
                      "embed_ms_p95": percentile_ms(timed, 95),
-                     "native": native.available() and m._embedder.kernel is not None}
+                     "native": m.native}
     print(json.dumps(out, indent=1))
 
 

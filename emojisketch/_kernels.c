@@ -367,6 +367,23 @@ int es_embed(int n, int side, const float *images, int n_layers, const int *laye
 
 #include <stdlib.h>
 
+/* The bounding box of n (x, y) points: numpy's points.min(axis=0) and max(axis=0). */
+typedef struct { double lox, loy, hix, hiy; } box;
+
+static box bounds(long n, const double *points)
+{
+    box b = {INFINITY, INFINITY, -INFINITY, -INFINITY};
+    for (long i = 0; i < n; i++) {
+        double x = points[2 * i], y = points[2 * i + 1];
+        b.lox = x < b.lox ? x : b.lox; b.hix = x > b.hix ? x : b.hix;
+        b.loy = y < b.loy ? y : b.loy; b.hiy = y > b.hiy ? y : b.hiy;
+    }
+    return b;
+}
+
+/* The longer side of a box. */
+static double span(box b) { return (b.hix - b.lox) > (b.hiy - b.loy) ? (b.hix - b.lox) : (b.hiy - b.loy); }
+
 /* numpy.interp(x, xp, fp) for sorted xp of n >= 2 values (numpy's arr_interp). */
 static double interp(double x, const double *xp, const double *fp, long n)
 {
@@ -481,14 +498,8 @@ static long rdp(double *p, long n, double epsilon, unsigned char *keep, long *st
 long es_normalize(long n, const double *points, int n_strokes, const long *lengths,
                   double epsilon, double *out, long *out_lengths)
 {
-    double lox = INFINITY, loy = INFINITY, hix = -INFINITY, hiy = -INFINITY;
-    for (long i = 0; i < n; i++) {
-        double x = points[2 * i], y = points[2 * i + 1];
-        lox = x < lox ? x : lox; hix = x > hix ? x : hix;
-        loy = y < loy ? y : loy; hiy = y > hiy ? y : hiy;
-    }
-    double span = (hix - lox) > (hiy - loy) ? (hix - lox) : (hiy - loy);
-    double scale = span > 0 ? 255.0 / span : 1.0;
+    box b = bounds(n, points);
+    double side = span(b), scale = side > 0 ? 255.0 / side : 1.0;
     long longest = 1;
     for (int s = 0; s < n_strokes; s++) longest = lengths[s] > longest ? lengths[s] : longest;
     double *xs = malloc(sizeof(double) * 3 * longest);
@@ -500,8 +511,8 @@ long es_normalize(long n, const double *points, int n_strokes, const long *lengt
     for (int s = 0; s < n_strokes; s++) {
         long len = lengths[s];
         for (long i = 0; i < len; i++) {
-            xs[i] = (points[2 * (start + i)] - lox) * scale;
-            ys[i] = (points[2 * (start + i) + 1] - loy) * scale;
+            xs[i] = (points[2 * (start + i)] - b.lox) * scale;
+            ys[i] = (points[2 * (start + i) + 1] - b.loy) * scale;
         }
         long k = resample_corners(xs, ys, len, arc, out + 2 * written);
         if (k < 0) { written = -1; break; }
@@ -520,7 +531,8 @@ long es_normalize(long n, const double *points, int n_strokes, const long *lengt
  * doubles, strokes end to end) with each stroke's length; the constants and the coverage
  * table come from ink.py. nearest and clear are scratch of ss_side^2 doubles; out gets
  * side^2 floats. Every step is done as numpy does it there, in doubles, in the same
- * order, so the two agree to the last bit or two. */
+ * order, so the two agree to the bit. Returns 0, -1 for points it cannot take, -2 when
+ * memory ran out. */
 int es_rasterize(long n, const double *points, int n_strokes, const long *lengths,
                  double frame, double margin, double scale_ss, double reach, double limit2,
                  double steps, int table_len, const double *cover, const double *slope,
@@ -528,27 +540,23 @@ int es_rasterize(long n, const double *points, int n_strokes, const long *length
 {
     int N = side * ss;
     if (ss != 2) return -1;  /* the last step averages 2x2 subpixels */
-    double lox = INFINITY, loy = INFINITY, hix = -INFINITY, hiy = -INFINITY;
+    box b = bounds(n, points);
+    if (!(b.lox == b.lox && b.loy == b.loy && b.hix == b.hix && b.hiy == b.hiy)) return -1;  /* NaN */
+    /* q: every point in subpixels, as ink.rasterize_numpy's q */
+    double *q = malloc(sizeof(double) * 2 * (size_t)n);
+    if (!q) return -2;
+    int fit = !((b.lox < b.loy ? b.lox : b.loy) >= 0 && (b.hix > b.hiy ? b.hix : b.hiy) <= 255);
+    double sc = fit && span(b) > 255.0 ? 255.0 / span(b) : 1.0;  /* else left as they are */
     for (long i = 0; i < n; i++) {
-        double x = points[2 * i], y = points[2 * i + 1];
-        lox = x < lox ? x : lox; hix = x > hix ? x : hix;
-        loy = y < loy ? y : loy; hiy = y > hiy ? y : hiy;
+        q[2 * i] = fit ? (points[2 * i] - b.lox) * sc : points[2 * i];
+        q[2 * i + 1] = fit ? (points[2 * i + 1] - b.loy) * sc : points[2 * i + 1];
     }
-    if (!(lox == lox && loy == loy && hix == hix && hiy == hiy)) return -1;  /* NaN */
-    double shx = 0, shy = 0, sc = 1;  /* left as they are if they lie in the frame */
-    int fit = !((lox < loy ? lox : loy) >= 0 && (hix > hiy ? hix : hiy) <= 255);
-    if (fit) {
-        double span = (hix - lox) > (hiy - loy) ? (hix - lox) : (hiy - loy);
-        sc = span > 255.0 ? 255.0 / span : 1.0;
-        shx = lox; shy = loy;
-    }
-    double mx = -INFINITY, my = -INFINITY;
+    box f = bounds(n, q);
+    double offx = (frame - f.hix) / 2 + margin, offy = (frame - f.hiy) / 2 + margin;
     for (long i = 0; i < n; i++) {
-        double x = fit ? (points[2 * i] - shx) * sc : points[2 * i];
-        double y = fit ? (points[2 * i + 1] - shy) * sc : points[2 * i + 1];
-        mx = x > mx ? x : mx; my = y > my ? y : my;
+        q[2 * i] = (q[2 * i] + offx) * scale_ss;
+        q[2 * i + 1] = (q[2 * i + 1] + offy) * scale_ss;
     }
-    double offx = (frame - mx) / 2 + margin, offy = (frame - my) / 2 + margin;
     for (long i = 0; i < (long)N * N; i++) clear[i] = 1.0;
     long start = 0;
     for (int s = 0; s < n_strokes; s++) {
@@ -557,12 +565,8 @@ int es_rasterize(long n, const double *points, int n_strokes, const long *length
         long n_seg = len > 1 ? len - 1 : 1;
         for (long g = 0; g < n_seg; g++) {
             long ia = start + g, ib = len > 1 ? ia + 1 : ia;
-            double pax = fit ? (points[2 * ia] - shx) * sc : points[2 * ia];
-            double pay = fit ? (points[2 * ia + 1] - shy) * sc : points[2 * ia + 1];
-            double pbx = fit ? (points[2 * ib] - shx) * sc : points[2 * ib];
-            double pby = fit ? (points[2 * ib + 1] - shy) * sc : points[2 * ib + 1];
-            double ax = (pax + offx) * scale_ss, ay = (pay + offy) * scale_ss;
-            double dx = (pbx + offx) * scale_ss - ax, dy = (pby + offy) * scale_ss - ay;
+            double ax = q[2 * ia], ay = q[2 * ia + 1];
+            double dx = q[2 * ib] - ax, dy = q[2 * ib + 1] - ay;
             double ex = ax + dx, ey = ay + dy;
             double fx0 = floor((ax < ex ? ax : ex) - reach), fx1 = ceil((ax > ex ? ax : ex) + reach);
             double fy0 = floor((ay < ey ? ay : ey) - reach), fy1 = ceil((ay > ey ? ay : ey) + reach);
@@ -600,6 +604,7 @@ int es_rasterize(long n, const double *points, int n_strokes, const long *length
             const double *r0 = clear + (long)(ss * y) * N + ss * x, *r1 = r0 + N;
             out[y * side + x] = (float)(1.0 - (r0[0] + r0[1] + r1[0] + r1[1]) / 4.0);
         }
+    free(q);
     return 0;
 }
 

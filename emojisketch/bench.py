@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import ink, native, quickdraw
+from . import ink, quickdraw
 from .errors import DataFormatError
 from .model import Example, load_model
 from .update import UpdateTask, warm_up
@@ -109,7 +109,7 @@ def measure(model_path=None, data=SAMPLE, predict_reps=500, teach_reps=50, nn_re
         "peak_rss_mb": round(_peak_rss_mb(), 1),
         "repetitions": {"predict": predict_reps, "teach3": teach_reps, "nn_update": nn_reps},
         "threads": torch.get_num_threads(),
-        "native": native.available() and knn._embedder.kernel is not None,
+        "native": knn.native,
         "labels": len(knn.labels),
         "model": str(model_path or "models/base.safetensors"),
         "data": str(data),

@@ -227,9 +227,8 @@ def rdp(points: np.ndarray, epsilon: float = RDP_EPSILON) -> np.ndarray:
 
 
 @functools.cache
-def _native_normalizer() -> native.Normalizer | None:
-    lib = native.library()
-    return None if lib is None else native.Normalizer(lib, RDP_EPSILON)
+def _native_normalizer(lib) -> native.Normalizer:
+    return native.Normalizer(lib, RDP_EPSILON)
 
 
 def normalize(drawing: Drawing) -> Drawing:
@@ -237,10 +236,11 @@ def normalize(drawing: Drawing) -> Drawing:
 
     The compiled twin of :func:`normalize_numpy` does it when it is built (the same steps in
     the same order, the same points to the bit; ``tests/test_native.py``)."""
-    fast = _native_normalizer() if native.available() else None
-    if fast is None:
+    lib = native.library()
+    if lib is None:
         return normalize_numpy(drawing)
-    return Drawing(tuple(Stroke(p) for p in fast([s.points for s in drawing.strokes])))
+    strokes = _native_normalizer(lib)([s.points for s in drawing.strokes])
+    return Drawing(tuple(Stroke(p) for p in strokes))
 
 
 def normalize_numpy(drawing: Drawing) -> Drawing:
@@ -287,10 +287,7 @@ def _fit_frame(drawing: Drawing) -> tuple[np.ndarray, list[int]]:
 
 
 @functools.cache
-def _native_rasterizer() -> native.Rasterizer | None:
-    lib = native.library()
-    if lib is None:
-        return None
+def _native_rasterizer(lib) -> native.Rasterizer:
     return native.Rasterizer(
         lib, frame=FRAME, margin=_MARGIN, scale_ss=_SCALE * _SS, reach=_REACH,
         limit2=float(_TABLE_D[-1] ** 2), steps=_TABLE_STEPS, cover=_TABLE_COVER,
@@ -305,10 +302,10 @@ def rasterize(drawing: Drawing) -> np.ndarray:
     :func:`rasterize_numpy` does it when it is built (the same steps in the same order, the
     same pixels to the bit; ``tests/test_native.py`` holds the two together).
     """
-    fast = _native_rasterizer() if native.available() else None
-    if fast is None:
+    lib = native.library()
+    if lib is None:
         return rasterize_numpy(drawing)
-    return fast([s.points for s in drawing.strokes])
+    return _native_rasterizer(lib)([s.points for s in drawing.strokes])
 
 
 def rasterize_numpy(drawing: Drawing) -> np.ndarray:

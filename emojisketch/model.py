@@ -180,19 +180,25 @@ class _Embedder:
         self.pooled = net.config.pooled
         self.kernel = None  # the compiled twin (emojisketch/native.py), for small batches
         lib = native.library() if (self.device.type, dtype) == ("cpu", torch.float32) else None
-        if lib is not None and native.NetKernel.supports(self.folded()):
-            self.kernel = native.NetKernel(lib, self.folded(), self.proj_w.numpy(),
-                                           self.proj_b.numpy(), self.pooled, ink.SIDE)
+        folded = self.folded() if lib is not None else []
+        if native.NetKernel.supports(folded):
+            self.kernel = native.NetKernel(lib, folded, self.proj_w.numpy(), self.proj_b.numpy(),
+                                           self.pooled, ink.SIDE)
 
     def folded(self) -> list[tuple[np.ndarray, np.ndarray, bool]]:
         """(weight (cout, cin, k, k), bias, pool) of each convolution, batch norm folded in."""
         return [(w.float().cpu().contiguous().numpy(), b.float().cpu().numpy(), pool)
                 for w, b, pool, _ in self.layers]
 
+    @property
+    def uses_kernel(self) -> bool:
+        """Whether a small batch runs in the compiled kernel now (not switched off)."""
+        return self.kernel is not None and native.available()
+
     def __call__(self, images: np.ndarray) -> np.ndarray:
         # Past a few dozen images torch's batched convolutions catch up, and with more than
         # one thread overtake the kernel, which runs one image at a time on one core.
-        if self.kernel is not None and len(images) <= NATIVE_MAX_BATCH and native.available():
+        if len(images) <= NATIVE_MAX_BATCH and self.uses_kernel:
             return self.kernel(np.asarray(images, dtype=np.float32).reshape(-1, ink.SIDE, ink.SIDE))
         return self._torch(images)
 
@@ -267,6 +273,11 @@ class UpdatableModel:
             raise EmojisketchError("CUDA was asked for, but torch sees no CUDA device here")
         embedder = _Embedder(self.net, device, PRECISIONS[precision])
         return UpdatableModel(self.net, self.classifier, self.meta, self.parameters, embedder)
+
+    @property
+    def native(self) -> bool:
+        """Whether embedding a drawing runs in the compiled kernels (``emojisketch/native.py``)."""
+        return self._embedder.uses_kernel
 
     # -- prediction ----------------------------------------------------------------------
     def embed(self, images: np.ndarray) -> np.ndarray:

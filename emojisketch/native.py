@@ -147,6 +147,8 @@ class Rasterizer:
         b.lengths[: len(lengths)] = lengths
         status = self._fn(n, b.at["points"], len(lengths), b.at["lengths"], *self._consts,
                           b.at["scratch"], b.at["scratch"] + 8 * self._n2, b.at["out"])
+        if status == -2:
+            raise MemoryError("the native rasteriser ran out of memory")
         if status != 0:
             raise ValueError("the native rasteriser refused these points")
         return b.out.copy()
@@ -194,15 +196,19 @@ class NetKernel:
         if winograd not in (0, 2, 4, "auto"):
             raise ValueError(f"winograd must be 0, 2, 4 or 'auto', not {winograd!r}")
         self._fn = lib.es_embed
-        desc, self._weights, size = [], [], side
+        desc, self._weights, size, work, scratch = [], [], side, 0, 0
         for w, _, pool in layers:
             cout, cin, k = w.shape[0], w.shape[1], w.shape[2]
             wino = (4 if size >= 14 else 2) if winograd == "auto" else winograd
             wino = wino if k == 3 and cin % 8 == 0 else 0
-            size = size // 2 if pool else size
             self._weights.append(winograd_weights(w, wino) if wino else np.ascontiguousarray(
                 np.transpose(w, (2, 3, 1, 0)), dtype=np.float32))  # [ky][kx][cin][cout]
             desc.append([cin, cout, k, int(pool), wino])
+            work = max(work, (size + 2) ** 2 * max(cin, cout))  # the largest bordered map
+            if wino:  # every block of the map, transformed
+                scratch = max(scratch, (wino + 2) ** 2 * ((size + wino - 1) // wino) ** 2 * (cin + cout))
+            size = size // 2 if pool else size
+        self._work, self._scratch = int(work), int(scratch)
         self._desc = np.array(desc, dtype=np.int32)
         self._biases = [np.ascontiguousarray(b, dtype=np.float32) for _, b, _ in layers]
         self._wptr = (_P * len(layers))(*[_address(w) for w in self._weights])
@@ -212,14 +218,6 @@ class NetKernel:
         self.side, self.pooled = side, bool(pooled)
         self.embed_dim = len(self._proj_b)
         self.dim = self.embed_dim + (int(self._desc[-1, 1]) if pooled else 0)
-        size, work, scratch = side, 0, 0
-        for cin, cout, _, pool, wino in self._desc:  # the largest bordered map, in floats
-            work = max(work, (size + 2) ** 2 * max(cin, cout))
-            if wino:  # every block of the map, transformed
-                blocks = ((size + wino - 1) // wino) ** 2
-                scratch = max(scratch, (wino + 2) ** 2 * blocks * (cin + cout))
-            size = size // 2 if pool else size
-        self._work, self._scratch = int(work), int(scratch)
         self._per_thread = threading.local()
         self._bound = (len(self._weights), _address(self._desc), self._wptr, self._bptr,
                        self.embed_dim, _address(self._proj_w), _address(self._proj_b),
