@@ -121,7 +121,9 @@ CLONES static void conv_relu(const float *in, int h, int wd, int cin, float *out
  * F(m x m, 3x3) computes each m x m block of outputs from an (m + 2) x (m + 2) block of
  * inputs d: Y = A^T [(G g G^T) . (B^T d B)] A, summed over input channels. With t = (m + 2)^2
  * places, the sum over channels is t matrix products of (blocks x cin) by (cin x cout):
- * 16 products per channel pair instead of 36 at m = 2, 36 instead of 144 at m = 4. U holds
+ * 16 products per channel pair instead of 36 at m = 2, the one used here (m = 4 needs 36
+ * instead of 144, but its transformed weights are 4 times the plain ones: on this project's
+ * machine the whole net was 7-10% slower with it, so it was taken out). U holds
  * the transformed weights G g G^T, laid out [t][cin][cout]; V (t x blocks x cin) and M
  * (t x blocks x cout) are scratch for the whole map, so that U is read once a call (it is
  * larger than the plain weights, and on the 7x7 maps fetching it is most of the cost).
@@ -167,7 +169,7 @@ CLONES static void winograd_products(int t, int nt, const float *V, int cin, con
     }
 }
 
-/* B^T and A^T of F(2x2, 3x3) and F(4x4, 3x3), applied to n = m + 2 vectors s apart. */
+/* B^T and A^T of F(2x2, 3x3), applied to 4 vectors s apart. */
 #define BT4(o, d, s)                                                                       \
     do {                                                                                   \
         o[0 * s] = d[0 * s] - d[2 * s];                                                    \
@@ -180,73 +182,51 @@ CLONES static void winograd_products(int t, int nt, const float *V, int cin, con
         o[0 * s] = m[0 * s] + m[1 * s] + m[2 * s];                                         \
         o[1 * s] = m[1 * s] - m[2 * s] - m[3 * s];                                         \
     } while (0)
-#define BT6(o, d, s)                                                                       \
-    do {                                                                                   \
-        o[0 * s] = 4.0f * d[0 * s] - 5.0f * d[2 * s] + d[4 * s];                           \
-        o[1 * s] = -4.0f * (d[1 * s] + d[2 * s]) + d[3 * s] + d[4 * s];                    \
-        o[2 * s] = 4.0f * (d[1 * s] - d[2 * s]) - d[3 * s] + d[4 * s];                     \
-        o[3 * s] = 2.0f * (d[3 * s] - d[1 * s]) - d[2 * s] + d[4 * s];                     \
-        o[4 * s] = 2.0f * (d[1 * s] - d[3 * s]) - d[2 * s] + d[4 * s];                     \
-        o[5 * s] = 4.0f * d[1 * s] - 5.0f * d[3 * s] + d[5 * s];                           \
-    } while (0)
-#define AT6(o, m, s)                                                                       \
-    do {                                                                                   \
-        v8 p12 = m[1 * s] + m[2 * s], n12 = m[1 * s] - m[2 * s];                           \
-        v8 p34 = m[3 * s] + m[4 * s], n34 = m[3 * s] - m[4 * s];                           \
-        o[0 * s] = m[0 * s] + p12 + p34;                                                   \
-        o[1 * s] = n12 + 2.0f * n34;                                                       \
-        o[2 * s] = p12 + 4.0f * p34;                                                       \
-        o[3 * s] = n12 + 8.0f * n34 + m[5 * s];                                            \
-    } while (0)
 
-/* One Winograd convolution + bias + ReLU for output block side M_ (2 or 4). */
-#define WINOGRAD(NAME, M_, BT, AT)                                                         \
-    CLONES static void NAME(const float *in, int h, int wd, int cin, float *out, int cout, \
-                            const float *U, const float *b, float *V, float *M)            \
-    {                                                                                      \
-        enum { N = M_ + 2, T = N * N };                                                    \
-        int pitch = wd + 2, nty = (h + M_ - 1) / M_, ntx = (wd + M_ - 1) / M_;             \
-        int nt = nty * ntx;                                                                \
-        const v8 zero = {0};                                                               \
-        zero_border(out, h, wd, cout);                                                     \
-        for (int ty = 0; ty < nty; ty++)                                                   \
-            for (int tx = 0; tx < ntx; tx++)                                               \
-                for (int c = 0; c < cin; c += 8) {                                         \
-                    v8 d[T], r[T], q[T];                                                   \
-                    for (int i = 0; i < N; i++)                                            \
-                        for (int j = 0; j < N; j++) {                                      \
-                            int y = M_ * ty + i, x = M_ * tx + j; /* bordered */           \
-                            d[i * N + j] = (y < h + 2 && x < wd + 2)                       \
-                                ? LOAD(in + (y * pitch + x) * cin + c) : zero;             \
-                        }                                                                  \
-                    for (int j = 0; j < N; j++) BT((r + j), (d + j), N);   /* B^T d */     \
-                    for (int i = 0; i < N; i++) BT((q + N * i), (r + N * i), 1); /* . B */ \
-                    float *vp = V + (long)(ty * ntx + tx) * cin + c;                       \
-                    for (int k = 0; k < T; k++) STORE(vp + (long)k * nt * cin, q[k]);      \
-                }                                                                          \
-        winograd_products(T, nt, V, cin, U, cout, M);                                      \
-        for (int ty = 0; ty < nty; ty++)                                                   \
-            for (int tx = 0; tx < ntx; tx++)                                               \
-                for (int c = 0; c < cout; c += 8) {                                        \
-                    v8 m[T], sm[M_ * N], y[M_ * M_], bias = LOAD(b + c);                   \
-                    const float *mp = M + (long)(ty * ntx + tx) * cout + c;                \
-                    for (int k = 0; k < T; k++) m[k] = LOAD(mp + (long)k * nt * cout);     \
-                    for (int j = 0; j < N; j++) AT((sm + j), (m + j), N);    /* A^T m */   \
-                    for (int i = 0; i < M_; i++) AT((y + M_ * i), (sm + N * i), 1); /* A */ \
-                    for (int i = 0; i < M_; i++)                                           \
-                        for (int j = 0; j < M_; j++) {                                     \
-                            int oy = M_ * ty + i, ox = M_ * tx + j;                        \
-                            if (oy >= h || ox >= wd) continue;                             \
-                            v8 v = y[M_ * i + j] + bias;                                   \
-                            v8i pos = v > zero;                                            \
-                            STORE(out + ((oy + 1) * pitch + ox + 1) * cout + c,            \
-                                  (v8)((v8i)v & pos));                                     \
-                        }                                                                  \
-                }                                                                          \
-    }
-
-WINOGRAD(conv3_winograd2, 2, BT4, AT4)
-WINOGRAD(conv3_winograd4, 4, BT6, AT6)
+/* One Winograd F(2x2, 3x3) convolution + bias + ReLU (M_: the output block side). */
+CLONES static void conv3_winograd(const float *in, int h, int wd, int cin, float *out,
+                                  int cout, const float *U, const float *b, float *V, float *M)
+{
+    enum { M_ = 2, N = M_ + 2, T = N * N };
+    int pitch = wd + 2, nty = (h + M_ - 1) / M_, ntx = (wd + M_ - 1) / M_;
+    int nt = nty * ntx;
+    const v8 zero = {0};
+    zero_border(out, h, wd, cout);
+    for (int ty = 0; ty < nty; ty++)
+        for (int tx = 0; tx < ntx; tx++)
+            for (int c = 0; c < cin; c += 8) {
+                v8 d[T], r[T], q[T];
+                for (int i = 0; i < N; i++)
+                    for (int j = 0; j < N; j++) {
+                        int y = M_ * ty + i, x = M_ * tx + j; /* bordered */
+                        d[i * N + j] = (y < h + 2 && x < wd + 2)
+                            ? LOAD(in + (y * pitch + x) * cin + c) : zero;
+                    }
+                for (int j = 0; j < N; j++) BT4((r + j), (d + j), N);   /* B^T d */
+                for (int i = 0; i < N; i++) BT4((q + N * i), (r + N * i), 1); /* . B */
+                float *vp = V + (long)(ty * ntx + tx) * cin + c;
+                for (int k = 0; k < T; k++) STORE(vp + (long)k * nt * cin, q[k]);
+            }
+    winograd_products(T, nt, V, cin, U, cout, M);
+    for (int ty = 0; ty < nty; ty++)
+        for (int tx = 0; tx < ntx; tx++)
+            for (int c = 0; c < cout; c += 8) {
+                v8 m[T], sm[M_ * N], y[M_ * M_], bias = LOAD(b + c);
+                const float *mp = M + (long)(ty * ntx + tx) * cout + c;
+                for (int k = 0; k < T; k++) m[k] = LOAD(mp + (long)k * nt * cout);
+                for (int j = 0; j < N; j++) AT4((sm + j), (m + j), N);    /* A^T m */
+                for (int i = 0; i < M_; i++) AT4((y + M_ * i), (sm + N * i), 1); /* A */
+                for (int i = 0; i < M_; i++)
+                    for (int j = 0; j < M_; j++) {
+                        int oy = M_ * ty + i, ox = M_ * tx + j;
+                        if (oy >= h || ox >= wd) continue;
+                        v8 v = y[M_ * i + j] + bias;
+                        v8i pos = v > zero;
+                        STORE(out + ((oy + 1) * pitch + ox + 1) * cout + c,
+                              (v8)((v8i)v & pos));
+                    }
+            }
+}
 
 /* 2x2 max pool (floor, as torch's max_pool2d) of a bordered h x w x c map into a bordered
  * (h/2) x (w/2) x c map. */
@@ -278,9 +258,9 @@ static void normalize(float *v, int n, float scale)
 
 /* Embed n images of side x side pixels (row-major floats in [0, 1]).
  *
- * layers: for each of n_layers convolutions, {cin, cout, k, pool, winograd (0, 2 or 4)};
+ * layers: for each of n_layers convolutions, {cin, cout, k, pool, winograd (0 or 2)};
  * weights[i] and biases[i] its folded weights, [k][k][cin][cout], or for Winograd G g G^T
- * as [(tile + 2)^2][cin][cout], and bias. proj_w is embed_dim x pooled_dim (row major),
+ * as [16][cin][cout], and bias. proj_w is embed_dim x pooled_dim (row major),
  * proj_b embed_dim. work holds two maps of work_floats each; scratch (scratch_floats) the
  * Winograd layers' transformed blocks. out gets n rows of embed_dim (+ pooled_dim when
  * pooled) floats: DrawingNet.features.
@@ -297,7 +277,7 @@ int es_embed(int n, int side, const float *images, int n_layers, const int *laye
     for (int i = 0; i < n_layers; i++) {
         const int *L = layers + 5 * i;
         if (L[1] % 8 || (L[2] != 1 && L[2] != 3)) return -1;
-        if (L[4] && (L[2] != 3 || L[0] % 8 || (L[4] != 2 && L[4] != 4))) return -1;
+        if (L[4] && (L[2] != 3 || L[0] % 8 || L[4] != 2)) return -1;
     }
     for (int img = 0; img < n; img++) {
         const float *src = images + (long)img * side * side;
@@ -309,10 +289,10 @@ int es_embed(int n, int side, const float *images, int n_layers, const int *laye
             const int *L = layers + 5 * i;
             if (L[0] != c || (long)(h + 2) * (w + 2) * L[1] > work_floats) return -1;
             if (L[4]) {
-                long m = L[4], all = (m + 2) * (m + 2) * ((h + m - 1) / m) * ((w + m - 1) / m);
+                long all = 16L * ((h + 1) / 2) * ((w + 1) / 2);
                 if (all * (c + L[1]) > scratch_floats) return -1;
-                (m == 2 ? conv3_winograd2 : conv3_winograd4)(a, h, w, c, bm, L[1], weights[i],
-                                                           biases[i], scratch, scratch + all * c);
+                conv3_winograd(a, h, w, c, bm, L[1], weights[i], biases[i], scratch,
+                               scratch + all * c);
             } else {
                 conv_relu(a, h, w, c, bm, L[1], L[2], weights[i], biases[i]);
             }

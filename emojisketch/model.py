@@ -160,7 +160,8 @@ class _Embedder:
     norm folded into the convolutions, channels-last tensors); with the compiled kernels built,
     small batches (the app's one drawing) run there, about 1.7x faster again."""
 
-    def __init__(self, net: DrawingNet, device: str = "cpu", dtype: torch.dtype = torch.float32):
+    def __init__(self, net: DrawingNet, device: str = "cpu", dtype: torch.dtype = torch.float32,
+                 winograd: bool = True):
         self.device, self.dtype = torch.device(device), dtype
         convs = [(c, bn, pool) for block in net.blocks
                  for c, bn, pool in ((block.conv1, block.bn1, False),
@@ -183,7 +184,7 @@ class _Embedder:
         folded = self.folded() if lib is not None else []
         if native.NetKernel.supports(folded):
             self.kernel = native.NetKernel(lib, folded, self.proj_w.numpy(), self.proj_b.numpy(),
-                                           self.pooled, ink.SIDE)
+                                           self.pooled, ink.SIDE, winograd)
 
     def folded(self) -> list[tuple[np.ndarray, np.ndarray, bool]]:
         """(weight (cout, cin, k, k), bias, pool) of each convolution, batch norm folded in."""

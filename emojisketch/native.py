@@ -163,18 +163,15 @@ class _Buffers:
         self.at = {name: _address(a) for name, a in arrays.items()}
 
 
-# Winograd's weight transforms G of F(2x2, 3x3) and F(4x4, 3x3) (Lavin and Gray, 2015):
-# U = G g G^T for every 3x3 kernel g; the C side holds the matching B and A.
-_G = {2: np.array([[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]]),
-      4: np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
-                   [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])}
+# Winograd's F(2x2, 3x3) weight transform (Lavin and Gray, 2015): U = G g G^T for every 3x3
+# kernel g; the C side holds the matching B and A.
+_G = np.array([[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]])
 
 
-def winograd_weights(w: np.ndarray, tile: int) -> np.ndarray:
-    """(cout, cin, 3, 3) -> ((tile + 2)^2, cin, cout): G g G^T of each kernel, places first."""
-    g = _G[tile]
-    u = np.einsum("ik,ockl,jl->ijco", g, w.astype(np.float64), g)
-    return np.ascontiguousarray(u.reshape(len(g) ** 2, w.shape[1], w.shape[0]), dtype=np.float32)
+def winograd_weights(w: np.ndarray) -> np.ndarray:
+    """(cout, cin, 3, 3) -> (16, cin, cout): G g G^T of each kernel, its 4x4 places first."""
+    u = np.einsum("ik,ockl,jl->ijco", _G, w.astype(np.float64), _G)
+    return np.ascontiguousarray(u.reshape(16, w.shape[1], w.shape[0]), dtype=np.float32)
 
 
 class NetKernel:
@@ -183,30 +180,25 @@ class NetKernel:
     ``layers``: (weight (cout, cin, k, k), bias (cout,), pool) per convolution, batch norm
     already folded in; ``proj_w`` (embed_dim, C), ``proj_b``; ``pooled``: the features carry
     the power-normalised pooled features beside the embedding (``DrawingNet.features``).
-    ``winograd`` (2 or 4; 0: none): the 3x3 convolutions whose inputs have a multiple of 8
-    channels (all but the first) use Winograd's F(tile x tile, 3x3), which computes a tile of
-    outputs with far fewer products: 16 for every 36 at 2, 36 for every 144 at 4, for rounding
-    differences of about 1e-7 in the features. "auto" takes 4 on maps of 14 pixels or more and
-    2 on smaller ones, where F(4x4)'s four times larger weights cost more to fetch than its
-    products save (measured with ``benchmarks/embed.py``'s kernels, ``--winograd``).
+    With ``winograd`` the 3x3 convolutions whose inputs have a multiple of 8 channels (all but
+    the first) use Winograd's F(2x2, 3x3), which computes each 2x2 block of outputs with 16
+    products per channel pair instead of 36, for rounding differences of about 1e-7 in the
+    features; without it they are direct loops (``benchmarks/embed.py --direct`` times both).
     """
 
     def __init__(self, lib: ctypes.CDLL, layers, proj_w: np.ndarray, proj_b: np.ndarray,
-                 pooled: bool, side: int, winograd: int | str = "auto"):
-        if winograd not in (0, 2, 4, "auto"):
-            raise ValueError(f"winograd must be 0, 2, 4 or 'auto', not {winograd!r}")
+                 pooled: bool, side: int, winograd: bool = True):
         self._fn = lib.es_embed
         desc, self._weights, size, work, scratch = [], [], side, 0, 0
         for w, _, pool in layers:
             cout, cin, k = w.shape[0], w.shape[1], w.shape[2]
-            wino = (4 if size >= 14 else 2) if winograd == "auto" else winograd
-            wino = wino if k == 3 and cin % 8 == 0 else 0
-            self._weights.append(winograd_weights(w, wino) if wino else np.ascontiguousarray(
+            wino = winograd and k == 3 and cin % 8 == 0
+            self._weights.append(winograd_weights(w) if wino else np.ascontiguousarray(
                 np.transpose(w, (2, 3, 1, 0)), dtype=np.float32))  # [ky][kx][cin][cout]
-            desc.append([cin, cout, k, int(pool), wino])
+            desc.append([cin, cout, k, int(pool), 2 if wino else 0])  # 2: F(2x2, 3x3)
             work = max(work, (size + 2) ** 2 * max(cin, cout))  # the largest bordered map
-            if wino:  # every block of the map, transformed
-                scratch = max(scratch, (wino + 2) ** 2 * ((size + wino - 1) // wino) ** 2 * (cin + cout))
+            if wino:  # every 2x2 block of the map, transformed
+                scratch = max(scratch, 16 * ((size + 1) // 2) ** 2 * (cin + cout))
             size = size // 2 if pool else size
         self._work, self._scratch = int(work), int(scratch)
         self._desc = np.array(desc, dtype=np.int32)

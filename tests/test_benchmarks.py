@@ -43,3 +43,15 @@ def test_an_untrained_net_takes_the_given_widths_and_the_models_other_settings()
     assert (cfg.expand, cfg.embed_dim, cfg.pooled, cfg.n_classes) == (20, 16, True, 3)
     assert [b.conv2.out_channels for b in model.net.blocks] == [6, 10, 14]
     assert model.embed(torch.zeros(1, 28, 28).numpy()).shape == (1, 16 + 20)
+
+
+def test_the_render_check_counts_drawings_the_same_as_numpys(monkeypatch):
+    from emojisketch import ink, quickdraw
+
+    drawings = [r.drawing for r in quickdraw.read(Path(__file__).parent / "data" / "raw")
+                if r.drawing is not None]
+    check = _script("render").same_as_numpy
+    assert check(drawings) == {"drawings": len(drawings), "normalize": len(drawings),
+                               "rasterize": len(drawings)}
+    monkeypatch.setattr(ink, "rasterize", lambda d: ink.rasterize_numpy(d) + 1e-3)
+    assert check(drawings)["rasterize"] == 0
