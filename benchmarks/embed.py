@@ -65,7 +65,7 @@ def main() -> None:
     if args.torch:
         variants += [(f"{name} (torch)", embed, "0", ran, net) for name, embed, _, ran, net in variants]
     if args.direct:
-        emb = _Embedder(models[0].net, winograd=False)
+        emb = _Embedder(models[0].weights, winograd=False)
         variants.append((f"{variants[0][0]} (direct)", emb, "1", lambda: emb.uses_kernel,
                          models[0].net))
     drawings = [r.drawing for r in quickdraw.read(SAMPLE) if r.drawing is not None]

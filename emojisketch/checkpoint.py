@@ -4,6 +4,9 @@ A file holds the tensors of a :class:`~emojisketch.net.DrawingNet` and, in the s
 header's metadata, ``format``, ``config`` (JSON of :class:`~emojisketch.net.NetConfig`),
 ``sha256`` (of the tensors, so a damaged file is caught), and free ``extra`` JSON (credit,
 training figures). Nothing is unpickled, ever.
+
+Reading a file needs numpy only (:func:`load_weights`, :func:`unpack`); torch is imported
+where a torch net is built or taken apart.
 """
 
 from __future__ import annotations
@@ -14,14 +17,13 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
 from safetensors import SafetensorError
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
 from .atomic import atomic_write_bytes
 from .errors import ModelFileError
-from .net import DrawingNet, NetConfig
+from .net_weights import NetConfig, NetWeights
 
 FORMAT = "emojisketch.net/1"
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -71,12 +73,17 @@ def _metadata(data: bytes) -> dict[str, str]:
     return dict(header.get("__metadata__", {}))
 
 
-def net_tensors(net: DrawingNet, prefix: str = "") -> dict[str, np.ndarray]:
+def net_tensors(net, prefix: str = "") -> dict[str, np.ndarray]:
+    """The tensors of a torch net's state, as numpy."""
     return {prefix + k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
 
 
-def net_from_tensors(config: NetConfig, tensors: dict[str, np.ndarray], prefix: str = "") -> DrawingNet:
-    """Rebuild a net in eval mode; a missing or misshapen tensor is a ModelFileError."""
+def net_from_tensors(config: NetConfig, tensors: dict[str, np.ndarray], prefix: str = ""):
+    """Rebuild a torch net in eval mode; a missing or misshapen tensor is a ModelFileError."""
+    import torch
+
+    from .net import DrawingNet
+
     net = DrawingNet(config)
     state = {k[len(prefix):]: torch.from_numpy(np.array(v)) for k, v in tensors.items()
              if k.startswith(prefix)}
@@ -87,19 +94,25 @@ def net_from_tensors(config: NetConfig, tensors: dict[str, np.ndarray], prefix: 
     return net.eval()
 
 
-def save_net(net: DrawingNet, path: str | os.PathLike, extra: dict | None = None) -> Path:
+def save_net(net, path: str | os.PathLike, extra: dict | None = None) -> Path:
     """Write a net and its config atomically."""
     meta = {"format": FORMAT, "config": json.dumps(net.config.to_dict()),
             "extra": json.dumps(extra or {})}
     return atomic_write_bytes(path, pack(net_tensors(net), meta))
 
 
-def load_net(path: str | os.PathLike = BASE_MODEL) -> tuple[DrawingNet, dict]:
-    """(net in eval mode, extra metadata) from a file written by :func:`save_net`."""
+def load_net(path: str | os.PathLike = BASE_MODEL):
+    """(torch net in eval mode, extra metadata) from a file written by :func:`save_net`."""
+    weights, extra = load_weights(path)
+    return net_from_tensors(weights.config, weights.tensors), extra
+
+
+def load_weights(path: str | os.PathLike = BASE_MODEL) -> tuple[NetWeights, dict]:
+    """(weights, extra metadata) from a file written by :func:`save_net`, without torch."""
     tensors, meta = unpack(path, FORMAT)
     try:
         config = NetConfig.from_dict(json.loads(meta["config"]))
         extra = json.loads(meta.get("extra", "{}"))
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{Path(path).name} has no readable network config ({exc})") from None
-    return net_from_tensors(config, tensors), extra
+    return NetWeights(config, tensors), extra

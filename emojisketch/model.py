@@ -24,6 +24,10 @@ is a base emoji's unit vector in that space (:meth:`DrawingNet.prototype_feature
   pooled part), ``bias = 0``, which gives exactly the base net's probabilities until the first
   update.
 
+The net's weights are numpy data (:class:`~emojisketch.net_weights.NetWeights`): loading a
+model and predicting with it import no torch where the compiled kernels are built (torch takes
+seconds to import); :attr:`UpdatableModel.net`, the torch net, is built on first use.
+
 The model also describes how it can be updated (:meth:`UpdatableModel.update_description`),
 as a Core ML model's update description does; :func:`check_parameters` validates overrides.
 """
@@ -36,15 +40,18 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from . import checkpoint, ink, native
 from .atomic import atomic_write_bytes
 from .classifiers import KNNClassifier, NNHeadClassifier
 from .errors import EmojisketchError, ModelFileError
-from .net import DrawingNet, NetConfig, join_features
+from .net_weights import NetConfig, NetWeights
+
+if TYPE_CHECKING:
+    from .net import DrawingNet
 
 FORMAT = "emojisketch.model/1"
 KINDS = ("knn", "nn")
@@ -156,40 +163,27 @@ NATIVE_MAX_BATCH = 64  # images; larger batches go through torch
 
 
 class _Embedder:
-    """``net.features`` for inference: the same numbers (to ~1e-6), about a third faster (batch
-    norm folded into the convolutions, channels-last tensors); with the compiled kernels built,
-    small batches (the app's one drawing) run there, about 1.7x faster again."""
+    """``net.features`` for inference: the same numbers (to ~1e-6), batch norm folded into the
+    convolutions. With the compiled kernels built, small batches (the app's one drawing) run
+    there, about 3x faster than torch, and torch is not imported; larger batches, another
+    device or another precision go through torch (channels-last tensors, built on first use)."""
 
-    def __init__(self, net: DrawingNet, device: str = "cpu", dtype: torch.dtype = torch.float32,
+    def __init__(self, weights: NetWeights, device: str = "cpu", precision: str = "float32",
                  winograd: bool = True):
-        self.device, self.dtype = torch.device(device), dtype
-        convs = [(c, bn, pool) for block in net.blocks
-                 for c, bn, pool in ((block.conv1, block.bn1, False),
-                                     (block.conv2, block.bn2, block.pool))]
-        if net.config.expand:
-            convs.append((net.expand, net.expand_bn, False))
-        self.layers = []
-        for conv, bn, pool in convs:
-            s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-            w = (conv.weight * s[:, None, None, None]).detach()
-            w = w.contiguous(memory_format=torch.channels_last)  # ~20% faster on CPU
-            b = (bn.bias - bn.running_mean * s).detach().clone()
-            self.layers.append((w.to(self.device, dtype), b.to(self.device, dtype), pool,
-                                conv.kernel_size[0] // 2))
-        self.proj_w = net.proj.weight.detach().clone().to(self.device, dtype)
-        self.proj_b = net.proj.bias.detach().clone().to(self.device, dtype)
-        self.pooled = net.config.pooled
+        self.weights, self.device, self.precision = weights, device, precision
+        self.pooled = weights.config.pooled
         self.kernel = None  # the compiled twin (emojisketch/native.py), for small batches
-        lib = native.library() if (self.device.type, dtype) == ("cpu", torch.float32) else None
-        folded = self.folded() if lib is not None else []
-        if native.NetKernel.supports(folded):
-            self.kernel = native.NetKernel(lib, folded, self.proj_w.numpy(), self.proj_b.numpy(),
-                                           self.pooled, ink.SIDE, winograd)
+        lib = native.library() if (device, precision) == ("cpu", "float32") else None
+        if lib is not None:
+            folded = weights.derived("folded", weights.folded)
+            if native.NetKernel.supports(folded):
+                proj_w, proj_b = weights.projection()
+                self.kernel = native.NetKernel(lib, folded, proj_w, proj_b, self.pooled,
+                                               ink.SIDE, winograd)
 
     def folded(self) -> list[tuple[np.ndarray, np.ndarray, bool]]:
         """(weight (cout, cin, k, k), bias, pool) of each convolution, batch norm folded in."""
-        return [(w.float().cpu().contiguous().numpy(), b.float().cpu().numpy(), pool)
-                for w, b, pool, _ in self.layers]
+        return self.weights.derived("folded", self.weights.folded)
 
     @property
     def uses_kernel(self) -> bool:
@@ -203,23 +197,45 @@ class _Embedder:
             return self.kernel(np.asarray(images, dtype=np.float32).reshape(-1, ink.SIDE, ink.SIDE))
         return self._torch(images)
 
-    @torch.inference_mode()
+    def _torch_layers(self):
+        import torch
+
+        dtype = getattr(torch, self.precision)
+
+        def build():
+            def put(a):
+                return torch.from_numpy(np.array(a)).to(self.device, dtype)
+
+            layers = [(put(w).contiguous(memory_format=torch.channels_last),  # ~20% faster on CPU
+                       put(b), pool, w.shape[2] // 2) for w, b, pool in self.folded()]
+            proj_w, proj_b = self.weights.projection()
+            return layers, put(proj_w), put(proj_b)
+
+        return self.weights.derived(("torch layers", self.device, self.precision), build)
+
     def _torch(self, images: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
-        x = x.reshape(-1, 1, ink.SIDE, ink.SIDE).to(self.device, self.dtype)
-        x = x.contiguous(memory_format=torch.channels_last)
-        for w, b, pool, padding in self.layers:
-            x = torch.relu_(F.conv2d(x, w, b, padding=padding))
-            if pool:
-                x = F.max_pool2d(x, 2)
-        pooled = x.mean(dim=(2, 3))
-        x = F.linear(pooled, self.proj_w, self.proj_b)
-        # Normalise in float32 whatever the precision: the classifiers compare unit vectors.
-        x = join_features(F.normalize(x.float(), dim=1), pooled.float() if self.pooled else None)
-        return x.cpu().numpy()
+        import torch
+        import torch.nn.functional as F
+
+        from .net import join_features
+
+        layers, proj_w, proj_b = self._torch_layers()
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+            x = x.reshape(-1, 1, ink.SIDE, ink.SIDE).to(self.device, proj_w.dtype)
+            x = x.contiguous(memory_format=torch.channels_last)
+            for w, b, pool, padding in layers:
+                x = torch.relu_(F.conv2d(x, w, b, padding=padding))
+                if pool:
+                    x = F.max_pool2d(x, 2)
+            pooled = x.mean(dim=(2, 3))
+            x = F.linear(pooled, proj_w, proj_b)
+            # Normalise in float32 whatever the precision: the classifiers compare unit vectors.
+            x = join_features(F.normalize(x.float(), dim=1), pooled.float() if self.pooled else None)
+            return x.cpu().numpy()
 
 
-PRECISIONS = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+PRECISIONS = ("float32", "float16", "bfloat16")  # torch dtypes, by name
 
 
 # -- the model ---------------------------------------------------------------------------
@@ -227,11 +243,11 @@ PRECISIONS = {"float32": torch.float32, "float16": torch.float16, "bfloat16": to
 class UpdatableModel:
     """A frozen net plus a classifier; ``predict`` maps a drawing to ranked emoji."""
 
-    def __init__(self, net: DrawingNet, classifier: KNNClassifier | NNHeadClassifier,
+    def __init__(self, weights: NetWeights, classifier: KNNClassifier | NNHeadClassifier,
                  meta: dict | None = None, parameters: dict | None = None, _embedder=None):
-        self.net = net.eval().requires_grad_(False)
+        self.weights = weights  # the frozen net, as data
         self.classifier = classifier
-        self.prototypes = unit_prototypes(net)  # (n_base, D): the base emoji in embedding space
+        self.prototypes = unit_prototypes(weights)  # (n_base, D): the base emoji as features
         self.kind = classifier.kind
         self.parameters = check_parameters(self.kind, parameters)  # this model's update defaults
         if self.kind == "knn":
@@ -239,7 +255,14 @@ class UpdatableModel:
             self.parameters["entries"] = classifier.entries
         self.meta = dict(meta or {})
         self.meta.update(kind=self.kind, n_examples=int(self.meta.get("n_examples", 0)))
-        self._embedder = _embedder or _Embedder(self.net)
+        self._embedder = _embedder or _Embedder(weights)
+
+    @property
+    def net(self) -> "DrawingNet":
+        """The frozen net in torch (eval mode, no gradients), built on first use: this imports
+        torch. Shared by every model derived from this one: read it, never train it."""
+        return self.weights.derived("torch net", lambda: checkpoint.net_from_tensors(
+            self.weights.config, self.weights.tensors).requires_grad_(False))
 
     def __repr__(self) -> str:
         return (f"UpdatableModel(kind={self.kind!r}, labels={len(self.labels)}, "
@@ -251,14 +274,14 @@ class UpdatableModel:
 
     @property
     def base_labels(self) -> list[str]:
-        return list(self.net.config.labels)
+        return list(self.weights.config.labels)
 
     def derive(self, classifier, meta_updates: dict | None = None,
                parameters: dict | None = None) -> "UpdatableModel":
         """A new model: the same frozen net with another classifier of the same kind (or of
         another kind, with ``parameters`` for it)."""
         params = self.parameters if parameters is None else parameters
-        return UpdatableModel(self.net, classifier, dict(self.meta, **(meta_updates or {})),
+        return UpdatableModel(self.weights, classifier, dict(self.meta, **(meta_updates or {})),
                               params, self._embedder)
 
     def with_inference(self, device: str = "cpu", precision: str = "float32") -> "UpdatableModel":
@@ -270,10 +293,13 @@ class UpdatableModel:
             raise EmojisketchError(f"unknown precision {precision!r}: one of {', '.join(PRECISIONS)}")
         if device not in ("cpu", "cuda"):
             raise EmojisketchError(f"unknown compute device {device!r}: 'cpu' or 'cuda'")
-        if device == "cuda" and not torch.cuda.is_available():
-            raise EmojisketchError("CUDA was asked for, but torch sees no CUDA device here")
-        embedder = _Embedder(self.net, device, PRECISIONS[precision])
-        return UpdatableModel(self.net, self.classifier, self.meta, self.parameters, embedder)
+        if device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise EmojisketchError("CUDA was asked for, but torch sees no CUDA device here")
+        embedder = _Embedder(self.weights, device, precision)
+        return UpdatableModel(self.weights, self.classifier, self.meta, self.parameters, embedder)
 
     @property
     def native(self) -> bool:
@@ -286,7 +312,7 @@ class UpdatableModel:
         embedding, and for a ``pooled`` net the pooled features beside it)."""
         images = np.asarray(images, dtype=np.float32).reshape(-1, ink.SIDE, ink.SIDE)
         if len(images) == 0:
-            return np.zeros((0, self.net.feature_dim), np.float32)
+            return np.zeros((0, self.weights.feature_dim), np.float32)
         return np.concatenate([self._embedder(images[i : i + 512]) for i in range(0, len(images), 512)])
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
@@ -333,11 +359,11 @@ class UpdatableModel:
         if kind == self.kind:
             return self
         radius = getattr(self.classifier, "prototype_radius", DEFAULT_PROTOTYPE_RADIUS)
-        base = from_net(self.net, kind, prototype_radius=radius)
+        base = from_weights(self.weights, kind, prototype_radius=radius)
         c = self.classifier
         if kind == "nn":
             emb, labels = c.examples, c.example_labels
-            head = add_classes(base.classifier, emb, labels, self.net.config.scale)
+            head = add_classes(base.classifier, emb, labels, self.weights.config.scale)
             new = head.with_params(head.weight, head.bias, head.classes, emb, labels)
         else:
             new = base.classifier.with_entries(c.replay, c.replay_labels)
@@ -346,10 +372,10 @@ class UpdatableModel:
     # -- files ---------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write the whole model (net weights included) atomically to one safetensors file."""
-        tensors = checkpoint.net_tensors(self.net, prefix="net.")
+        tensors = {"net." + k: v for k, v in self.weights.tensors.items()}
         c_tensors, c_config = self.classifier.to_state()
         tensors.update(c_tensors)
-        meta = {"format": FORMAT, "net_config": json.dumps(self.net.config.to_dict()),
+        meta = {"format": FORMAT, "net_config": json.dumps(self.weights.config.to_dict()),
                 "classifier": json.dumps(c_config), "parameters": json.dumps(self.parameters),
                 "meta": json.dumps(self.meta)}
         return atomic_write_bytes(path, checkpoint.pack(tensors, meta))
@@ -363,12 +389,12 @@ class UpdatableModel:
             c_config = json.loads(meta["classifier"])
             parameters = json.loads(meta["parameters"])
             model_meta = json.loads(meta["meta"])
-            net = checkpoint.net_from_tensors(config, tensors, prefix="net.")
+            weights = NetWeights(config, {k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
             kind = c_config["kind"]
             classifier = {"knn": KNNClassifier, "nn": NNHeadClassifier}[kind].from_state(tensors, c_config)
-            if classifier.dim != net.feature_dim:
-                raise ValueError(f"classifier width {classifier.dim} != features {net.feature_dim}")
-            return cls(net, classifier, model_meta, parameters)
+            if classifier.dim != weights.feature_dim:
+                raise ValueError(f"classifier width {classifier.dim} != features {weights.feature_dim}")
+            return cls(weights, classifier, model_meta, parameters)
         except ModelFileError:
             raise
         except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
@@ -393,16 +419,22 @@ def add_classes(head: NNHeadClassifier, emb: np.ndarray, labels: list[str],
     return head.with_params(weight, bias, head.classes + new, head.replay, head.replay_labels)
 
 
-def unit_prototypes(net: DrawingNet) -> np.ndarray:
+def unit_prototypes(weights: NetWeights) -> np.ndarray:
     """(n_classes, D) read-only: the base emoji as unit vectors in the features' space."""
-    with torch.no_grad():
-        a = net.prototype_features().detach().numpy().astype(np.float32)
+    a = weights.prototype_features()
     a.setflags(write=False)
     return a
 
 
-def from_net(net: DrawingNet, kind: str = DEFAULT_KIND, base_extra: dict | None = None,
+def from_net(net: "DrawingNet", kind: str = DEFAULT_KIND, base_extra: dict | None = None,
              prototype_radius: float = DEFAULT_PROTOTYPE_RADIUS, **params) -> UpdatableModel:
+    """A model that knows a torch net's base emoji (its weights copied) and no user examples:
+    :func:`from_weights`."""
+    return from_weights(NetWeights.from_net(net), kind, base_extra, prototype_radius, **params)
+
+
+def from_weights(weights: NetWeights, kind: str = DEFAULT_KIND, base_extra: dict | None = None,
+                 prototype_radius: float = DEFAULT_PROTOTYPE_RADIUS, **params) -> UpdatableModel:
     """A model that knows the net's base emoji and no user examples.
 
     The k-NN stores the unit prototypes at ``prototype_radius``; the head starts as the net's
@@ -412,20 +444,18 @@ def from_net(net: DrawingNet, kind: str = DEFAULT_KIND, base_extra: dict | None 
     if kind not in KINDS:
         raise ParameterError(f"the classifier kind must be one of {', '.join(KINDS)}, not {kind!r}")
     params = check_parameters(kind, params)
-    net = copy.deepcopy(net).eval().requires_grad_(False)  # the model's own, never trained again
-    cfg = net.config
+    cfg = weights.config
     labels = list(cfg.labels) or [str(i) for i in range(cfg.n_classes)]
-    with torch.no_grad():
-        head = net.feature_head_weights().detach().numpy()
     if kind == "knn":
-        classifier = KNNClassifier(prototype_radius * unit_prototypes(net), labels, params["k"],
+        classifier = KNNClassifier(prototype_radius * unit_prototypes(weights), labels, params["k"],
                                    n_base=len(labels), prototype_radius=prototype_radius,
                                    entries=params["entries"])
     else:
-        classifier = NNHeadClassifier(head, np.zeros(len(labels), np.float32), labels, len(labels))
-    sha = checkpoint.tensors_sha256(checkpoint.net_tensors(net))
+        classifier = NNHeadClassifier(weights.feature_head_weights(),
+                                      np.zeros(len(labels), np.float32), labels, len(labels))
+    sha = checkpoint.tensors_sha256(weights.tensors)
     meta = {"version": 1, "n_examples": 0, "updates": 0, "base_sha256": sha, "base": base_extra or {}}
-    return UpdatableModel(net, classifier, meta, params)
+    return UpdatableModel(weights, classifier, meta, params)
 
 
 def load_model(path: str | os.PathLike | None = None, kind: str | None = None,
@@ -442,9 +472,9 @@ def load_model(path: str | os.PathLike | None = None, kind: str | None = None,
     if prototype_radius is not None and not 0 < prototype_radius < float("inf"):
         raise ParameterError(f"the base emoji's radius must be a positive number, not {prototype_radius}")
     if meta.get("format") == checkpoint.FORMAT:
-        net, extra = checkpoint.load_net(path)
+        weights, extra = checkpoint.load_weights(path)
         radius = DEFAULT_PROTOTYPE_RADIUS if prototype_radius is None else prototype_radius
-        return from_net(net, kind or DEFAULT_KIND, base_extra=extra, prototype_radius=radius)
+        return from_weights(weights, kind or DEFAULT_KIND, base_extra=extra, prototype_radius=radius)
     if prototype_radius is not None:
         raise ParameterError(f"{path.name} is a personalized model: its base emoji keep the "
                              "radius they were stored at")

@@ -28,39 +28,11 @@ scale), which the exporter and the reference interpreter rely on.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-@dataclass
-class NetConfig:
-    channels: tuple[int, ...] = (24, 48, 96)  # output channels of each block (2 convs each)
-    pool: tuple[bool, ...] = (True, True, False)  # 2x2 max pool after the block? 28 -> 14 -> 7
-    expand: int = 0  # channels of a 1x1 conv + BN + ReLU before pooling (0: none)
-    embed_dim: int = 128  # length of the unit embedding
-    n_classes: int = 0  # base emoji the cosine head knows (0: embedding only)
-    scale: float = 16.0  # logit = scale * cosine; also the exported head's weight scale
-    labels: list[str] = field(default_factory=list)  # the base head's labels, in order
-    pooled: bool = False  # features() carry the pooled features beside the embedding
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["channels"], d["pool"] = list(self.channels), list(self.pool)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "NetConfig":
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        for key in ("channels", "pool"):
-            if key in known:
-                known[key] = tuple(known[key])
-        return cls(**known)
-
-
-HALF_SQRT = 0.5**0.5  # each of two unit vectors side by side, scaled to one unit vector
+from .net_weights import HALF_SQRT, NetConfig  # noqa: F401 (NetConfig: the net's config, here too)
 
 
 def power_normalize(pooled: torch.Tensor) -> torch.Tensor:

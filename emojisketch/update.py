@@ -192,7 +192,7 @@ class UpdateTask:
 
     def _train_head(self, rng: np.random.Generator):
         p = self.parameters
-        net, head = self.model.net, self.model.classifier
+        head = self.model.classifier
         n_replay = min(p["replay"], head.n_base)
         n_items = len(self.examples) * (1 + p["augment"]) + head.n_examples + n_replay
         batch = p["mini_batch_size"]
@@ -200,7 +200,7 @@ class UpdateTask:
         yield UpdateEvent("began", epochs=p["epochs"], minibatches=n_batches)
         emb, labels, original = self._embed_examples(rng)
         head = add_classes(head, emb[original], [l for l, o in zip(labels, original) if o],
-                           net.config.scale)
+                           self.model.weights.config.scale)
         index = {c: j for j, c in enumerate(head.classes)}
         # The user's items: this batch (with copies) and the examples of earlier updates.
         x_user = torch.from_numpy(np.concatenate([emb, head.replay]))

@@ -15,6 +15,7 @@ from emojisketch import ink, native, quickdraw
 from emojisketch.ink import Drawing
 from emojisketch.model import NATIVE_MAX_BATCH, _Embedder, from_net, load_model
 from emojisketch.net import DrawingNet, NetConfig
+from emojisketch.net_weights import NetWeights
 
 DATA = Path(__file__).parent / "data"
 
@@ -102,8 +103,8 @@ def test_native_features_are_the_shipped_nets(winograd):
     model = load_model(None)
     embedder = model._embedder
     assert embedder.kernel is not None
-    kernel = native.NetKernel(native.library(), embedder.folded(), embedder.proj_w.numpy(),
-                              embedder.proj_b.numpy(), embedder.pooled, 28, winograd=winograd)
+    kernel = native.NetKernel(native.library(), embedder.folded(), *model.weights.projection(),
+                              embedder.pooled, 28, winograd=winograd)
     x = images()
     fast, ref = kernel(x), embedder._torch(x)
     assert fast.shape == ref.shape == (len(x), model.net.feature_dim)
@@ -126,7 +127,7 @@ def test_native_features_are_the_shipped_nets(winograd):
 ])
 def test_native_features_match_torch_for_other_nets(config):
     net = random_net(**config)
-    embedder = _Embedder(net)
+    embedder = _Embedder(NetWeights.from_net(net))
     assert embedder.kernel is not None
     x = images()[:30]
     np.testing.assert_allclose(embedder(x), embedder._torch(x), atol=3e-6)
@@ -138,13 +139,13 @@ def test_native_features_match_torch_for_other_nets(config):
 @needs_kernels
 def test_nets_the_kernel_cannot_run_go_through_torch():
     net = random_net(channels=(6, 12, 12), expand=20)  # not multiples of 8
-    embedder = _Embedder(net)
+    embedder = _Embedder(NetWeights.from_net(net))
     assert embedder.kernel is None
     x = images()[:5]
     with torch.inference_mode():
         np.testing.assert_allclose(embedder(x), net.features(torch.from_numpy(x[:, None])).numpy(),
                                    atol=3e-5)
-    assert _Embedder(random_net(), dtype=torch.float16).kernel is None  # float32 only
+    assert _Embedder(NetWeights.from_net(random_net()), precision="float16").kernel is None  # float32 only
 
 
 @needs_kernels

@@ -1,7 +1,8 @@
 """``emojisketch app``: start the drawing app.
 
-The window is shown first; the model (and torch with it) loads on the worker thread
-meanwhile, so the app is usable as soon as both are there. Options for demos and checks:
+The window is shown first; the model loads on the worker thread meanwhile, so the app is
+usable as soon as both are there. With the compiled kernels the model predicts without torch,
+which the worker imports next (for updates and export), while the user draws. Options for demos and checks:
 
 * ``--measure-startup``: print the seconds from process start to the first shown window and
   to the model being loaded, then quit.

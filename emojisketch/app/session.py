@@ -75,11 +75,9 @@ class Session(QObject):
         self.store = Store(self.home)
         self._show_warnings()
         kind, base_path, store = self.settings.kind, self.base_path, self.store
+        default_inference = (self.settings.device, self.settings.precision) == ("cpu", "float32")
 
         def load(report):
-            import torch
-
-            torch.set_num_threads(1)
             from ..model import load_model
 
             model = store.load_model()
@@ -87,11 +85,14 @@ class Session(QObject):
                 model = load_model(base_path, kind=kind)
             elif model.kind != kind:
                 model = model.with_kind(kind)
+            if not (model.native and default_inference):
+                _torch_ready()  # predicting needs torch: import it here, not on the UI thread
             return model
 
         def loaded(model):
             self._swap(model)
             self._show_warnings()
+            # torch is imported here, after the window can predict (with the compiled kernels)
             self._submit(Job("Warming up", lambda report: _warm_up(model)))
             self.request_update()  # drawings stored but not learned when the app last closed
 
@@ -199,6 +200,7 @@ class Session(QObject):
         job = Job("Update", None)
 
         def run(report):
+            _torch_ready()
             from ..model import load_model
             from ..update import UpdateTask
 
@@ -289,6 +291,7 @@ class Session(QObject):
         model, store, kind = self.model, self.store, settings.kind
 
         def run(report):
+            _torch_ready()
             new = model.with_kind(kind)
             if store.current_includes():
                 store.save_model(new, sorted(store.current_includes()))
@@ -303,6 +306,7 @@ class Session(QObject):
         includes = sorted(self.store.current_includes())
 
         def run(report):
+            _torch_ready()
             from ..coreml.export import export_model
 
             return export_model(model, path, includes=includes,
@@ -316,6 +320,7 @@ class Session(QObject):
         store, path = self.store, Path(path)
 
         def run(report):
+            _torch_ready()
             from ..coreml.importer import import_mlmodel, recorded_includes
 
             model = import_mlmodel(path)
@@ -390,11 +395,23 @@ class Session(QObject):
             self.export_progress.emit(payload)
 
 
+def _torch_ready() -> None:
+    """Import torch (seconds, the first time) with one thread: in a GUI process two threads
+    made torch a hundred times slower whenever anything else was busy. Every job that may
+    use torch calls this first; predicting with the compiled kernels needs no torch."""
+    import torch
+
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+
+
 def _warm_up(model) -> None:
-    """One-off costs paid on the worker, not on the UI thread at the first prediction: the
-    emoji names (~0.15 s to index), the first optimizer (~0.8 s), the first embedding."""
+    """One-off costs paid on the worker, not on the UI thread at the first prediction or
+    correction: the emoji names (~0.15 s to index), importing torch (~2-3 s), the first
+    optimizer (~0.8 s), the first embedding."""
     catalog.entries()
     catalog.get("")
+    _torch_ready()
     from ..update import warm_up
 
     warm_up(model)

@@ -115,7 +115,7 @@ def _bound(spec, key):
 
 def cuda_available() -> bool:
     try:
-        import torch  # already imported by the time the dialog opens (the model is loaded)
+        import torch  # imported by the warm-up job seconds after start; at once after that
     except ImportError:
         return False
     return bool(torch.cuda.is_available())

@@ -24,6 +24,7 @@ from ..classifiers import KNNClassifier, NNHeadClassifier
 from ..errors import EmojisketchError, ModelFileError
 from ..model import PARAMETERS, UpdatableModel
 from ..net import NetConfig
+from ..net_weights import NetWeights
 from . import embedding, interpret, spec_check, specio
 
 KEY = "com.emojisketch."
@@ -214,7 +215,7 @@ def import_mlmodel(path: str | os.PathLike) -> UpdatableModel:
     meta.update(n_examples=int(classifier.n_examples), imported_from=name,
                 base_sha256=checkpoint.tensors_sha256(checkpoint.net_tensors(net)))
     try:
-        return UpdatableModel(net, classifier, meta, parameters)
+        return UpdatableModel(NetWeights.from_net(net), classifier, meta, parameters)
     except (EmojisketchError, ValueError) as exc:
         raise ModelFileError(f"{name} holds update parameters emojisketch cannot use: "
                              f"{exc}") from None
