@@ -160,10 +160,11 @@ def load_word(word: str, files: WordFiles, cap: int = 3000) -> list[Item]:
     for pos, img in _images(files.thin, cap, thin=True).items():
         images.setdefault(pos, img)  # Google's own render where there is one
     _match_loose(loose, images, position_key)
+    n_bitmap = _n_rows(files.bitmap, cap)  # once: it opens every file
     for pos, img in sorted(images.items()):
         if pos in position_key:
             continue  # we hold this drawing's strokes
-        source = "bitmap" if pos < _n_rows(files.bitmap, cap) else "thin"
+        source = "bitmap" if pos < n_bitmap else "thin"
         items.append(Item(word, f"{word}#{pos}", None, img, source))
     return items
 
