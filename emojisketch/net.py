@@ -1,6 +1,7 @@
 """The drawing network: a small CNN embedding and a cosine classifier over the base emoji.
 
-Read top to bottom: the config, one convolution block, then the network. An image goes
+Read top to bottom: one convolution block, then the network (its config, ``NetConfig``, lives
+in :mod:`emojisketch.net_weights`, beside the numpy twin that predicting uses). An image goes
 (B, 1, 28, 28) -> three blocks of two 3x3 convolutions -> (optionally) a 1x1 convolution that
 widens the last feature map -> global average pool -> a linear layer -> L2 normalisation: a
 unit-length embedding of ``embed_dim`` floats. The widening is cheap (it runs on the 7x7 map)
