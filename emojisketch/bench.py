@@ -10,6 +10,10 @@ After a warm-up (:func:`emojisketch.update.warm_up` and a few predictions), it t
 * ``nn_update_s``: a neural-head update of 100 drawings x 10 epochs, default parameters
   otherwise (median of the runs); target < 1.5 s.
 * ``peak_rss_mb``: the process's peak resident memory.
+* ``cold_predict_s``: in a fresh Python process, from the first import to the first
+  prediction (import, load the model, predict one drawing; median of ``--cold-reps``), the
+  core of the app's start-up without Qt; ``cold_imports_torch``: whether that imported torch
+  (it need not where the compiled kernels are built: ``emojisketch/net_weights.py``).
 * ``native``: whether the compiled kernels (``emojisketch/native.py``) did the rasterising and
   the network; with ``EMOJISKETCH_NATIVE=0`` set, the numpy and torch code is timed instead.
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,6 +40,16 @@ from .update import UpdateTask, warm_up
 
 SAMPLE = Path(__file__).resolve().parent.parent / "tests" / "data" / "quickdraw_sample.ndjson"
 
+COLD_START = """
+import sys, time
+t0 = time.perf_counter()
+from emojisketch.model import load_model
+from emojisketch.quickdraw import read
+model = load_model(sys.argv[1] or None)
+model.predict(next(r.drawing for r in read(sys.argv[2]) if r.drawing is not None))
+print(time.perf_counter() - t0, "torch" in sys.modules)
+"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model or base-net file (default: the shipped base model)")
@@ -42,6 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--predict-reps", type=int, default=500, help="predictions timed")
     parser.add_argument("--teach-reps", type=int, default=50, help="3-drawing k-NN updates timed")
     parser.add_argument("--nn-reps", type=int, default=3, help="100 x 10 neural-head updates timed")
+    parser.add_argument("--cold-reps", type=int, default=3,
+                        help="fresh processes timed from import to first prediction")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -55,7 +72,22 @@ def percentile_ms(times: list[float], q: float) -> float:
     return round(float(np.percentile(times, q)) * 1e3, 3)
 
 
-def measure(model_path=None, data=SAMPLE, predict_reps=500, teach_reps=50, nn_reps=3) -> dict:
+def cold_start(model_path, data, reps: int) -> tuple[float, bool]:
+    """(median seconds, imported torch?) from a fresh process's first import to its first
+    prediction."""
+    times, torch_seen = [], False
+    for _ in range(max(1, reps)):
+        out = subprocess.run([sys.executable, "-c", COLD_START, str(model_path or ""), str(data)],
+                             capture_output=True, text=True, timeout=300, check=True)
+        seconds, imported = out.stdout.split()[-2:]
+        times.append(float(seconds))
+        torch_seen |= imported == "True"
+    return round(float(np.median(times)), 3), torch_seen
+
+
+def measure(model_path=None, data=SAMPLE, predict_reps=500, teach_reps=50, nn_reps=3,
+            cold_reps=3) -> dict:
+    cold_s, cold_torch = cold_start(model_path, data, cold_reps)  # before this process warms up
     torch.set_num_threads(1)
     predict_reps, teach_reps, nn_reps = max(1, predict_reps), max(1, teach_reps), max(1, nn_reps)
     knn = load_model(model_path, kind="knn")
@@ -107,7 +139,9 @@ def measure(model_path=None, data=SAMPLE, predict_reps=500, teach_reps=50, nn_re
         "nn_update_s": round(float(np.median(updates)), 3),
         "nn_update_parameters": dict(nn.parameters, epochs=10),
         "peak_rss_mb": round(_peak_rss_mb(), 1),
-        "repetitions": {"predict": predict_reps, "teach3": teach_reps, "nn_update": nn_reps},
+        "cold_predict_s": cold_s, "cold_imports_torch": cold_torch,
+        "repetitions": {"predict": predict_reps, "teach3": teach_reps, "nn_update": nn_reps,
+                        "cold_start": max(1, cold_reps)},
         "threads": torch.get_num_threads(),
         "native": knn.native,
         "labels": len(knn.labels),
@@ -117,7 +151,8 @@ def measure(model_path=None, data=SAMPLE, predict_reps=500, teach_reps=50, nn_re
 
 
 def run(args: argparse.Namespace) -> int:
-    result = measure(args.model, args.data, args.predict_reps, args.teach_reps, args.nn_reps)
+    result = measure(args.model, args.data, args.predict_reps, args.teach_reps, args.nn_reps,
+                     args.cold_reps)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
