@@ -39,7 +39,6 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -175,7 +174,7 @@ class _Embedder:
         self.kernel = None  # the compiled twin (emojisketch/native.py), for small batches
         lib = native.library() if (device, precision) == ("cpu", "float32") else None
         if lib is not None:
-            folded = weights.derived("folded", weights.folded)
+            folded = self.folded()
             if native.NetKernel.supports(folded):
                 proj_w, proj_b = weights.projection()
                 self.kernel = native.NetKernel(lib, folded, proj_w, proj_b, self.pooled,
