@@ -289,9 +289,33 @@ def test_changing_the_classifier_kind_converts_the_model(qtbot, window):
     assert session.store.pending_examples() == []
 
 
+def test_before_torch_is_imported_predictions_ignore_the_precision(qtbot, window, monkeypatch):
+    # The first seconds, before the worker has imported torch: a lower precision or a GPU
+    # chosen in the settings must not make the UI thread import torch (it would freeze for
+    # seconds); predictions run in float32 on the CPU until torch is ready.
+    from emojisketch.app import session as session_module
+
+    session = window.session
+    exact = predictions_for(qtbot, window, zigzag())
+    monkeypatch.setattr(session_module._Torch, "ready", False)
+
+    def no_torch(*args, **kwargs):
+        raise AssertionError("torch used on the UI thread before the worker imported it")
+
+    monkeypatch.setattr(session, "_autocast", no_torch)
+    monkeypatch.setattr(session.model, "with_inference", no_torch, raising=False)
+    session.settings.precision, session.settings.device = "bfloat16", "cuda"
+    assert not session.torch_ready()
+    assert window.predict() == exact
+    monkeypatch.setattr(session_module._Torch, "ready", True)
+    with pytest.raises(AssertionError, match="UI thread"):
+        window.predict()  # once ready, the settings apply (this test's stubs say so)
+
+
 @pytest.mark.parametrize("precision", ["float16", "bfloat16"])
 def test_lower_precision_inference_gives_the_same_ranking(qtbot, window, precision):
     session = window.session
+    qtbot.waitUntil(session.torch_ready, timeout=30000)  # the warm-up imported torch
     exact = predictions_for(qtbot, window, zigzag())
     session.settings.precision = precision
     warnings = []

@@ -231,3 +231,15 @@ def test_pen_pressure_changes_the_line_on_screen_not_the_model_input(canvas):
     assert ink_height(200) > ink_height(80) + 2  # a firmer press draws a thicker line
     same = ink.Drawing(tuple(ink.Stroke(s.points) for s in canvas.drawing().strokes))
     assert np.array_equal(ink.to_image(canvas.drawing()), ink.to_image(same))
+
+
+def test_the_gpu_is_offered_only_when_the_worker_found_one_and_the_model_can_move():
+    from emojisketch.app.settings import devices
+
+    class Movable:
+        def with_inference(self, device="cpu", precision="float32"):
+            return self
+
+    assert devices(Movable(), cuda=False) == [("cpu", "CPU")]
+    assert devices(Movable(), cuda=True) == [("cpu", "CPU"), ("cuda", "CUDA GPU")]
+    assert devices(object(), cuda=True) == [("cpu", "CPU")]  # a model layer that cannot move

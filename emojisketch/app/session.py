@@ -30,6 +30,14 @@ from .worker import Job, Lane
 PROGRESS_EVERY_S = 0.05  # at most ~20 progress signals a second reach the UI
 
 
+class _Torch:
+    """What the worker has found out about torch; the UI thread only reads it, so that it
+    never waits seconds for torch's import (or for CUDA to answer)."""
+
+    ready = False  # imported, with one thread
+    cuda = False  # a CUDA GPU is usable (asked once, by the warm-up)
+
+
 class Session(QObject):
     model_ready = Signal(object)  # a model was swapped in (load, update, reset, import, kind)
     examples_changed = Signal()
@@ -111,7 +119,7 @@ class Session(QObject):
         model = self._inference_model()
         if model is None:
             return []
-        if model is not self.model or self.settings.precision == "float32":
+        if model is not self.model or self.settings.precision == "float32" or not _Torch.ready:
             return model.predict(drawing, top=top)
         try:
             with self._autocast():
@@ -131,10 +139,22 @@ class Session(QObject):
         s = self.settings
         if model is None or hook is None or (s.device == "cpu" and s.precision == "float32"):
             return model
+        if not _Torch.ready:  # the first seconds: the compiled kernels, float32, until then
+            return model
         key = (id(model), s.device, s.precision)
         if self._inference[0] != key:
             self._inference = (key, hook(device=s.device, precision=s.precision))
         return self._inference[1]
+
+    def torch_ready(self) -> bool:
+        """Whether the worker has imported torch (seconds after start). Until then predictions
+        run in float32 on the CPU whatever the settings say: the compiled kernels need no
+        torch, and the UI thread never imports it."""
+        return _Torch.ready
+
+    def cuda_available(self) -> bool:
+        """Whether predictions can run on a CUDA GPU (False until the warm-up has asked)."""
+        return _Torch.cuda
 
     def _autocast(self):
         """Core ML 3's lower-precision inference, thinly: torch autocast on the CPU."""
@@ -403,6 +423,7 @@ def _torch_ready() -> None:
 
     if torch.get_num_threads() != 1:
         torch.set_num_threads(1)
+    _Torch.ready = True
 
 
 def _warm_up(model) -> None:
@@ -412,6 +433,9 @@ def _warm_up(model) -> None:
     catalog.entries()
     catalog.get("")
     _torch_ready()
+    import torch
+
+    _Torch.cuda = bool(torch.cuda.is_available())
     from ..update import warm_up
 
     warm_up(model)

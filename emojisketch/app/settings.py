@@ -113,19 +113,12 @@ def _bound(spec, key):
     return None if value is None else float(value)
 
 
-def cuda_available() -> bool:
-    try:
-        import torch  # imported by the warm-up job seconds after start; at once after that
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
-
-
-def devices(model) -> list[tuple[str, str]]:
-    """(key, name) of the devices predictions can run on: the CPU, and a CUDA GPU where torch
-    sees one and the model layer can move a model there (``with_inference``)."""
+def devices(model, cuda: bool = False) -> list[tuple[str, str]]:
+    """(key, name) of the devices predictions can run on: the CPU, and a CUDA GPU where
+    ``cuda`` (the session's ``cuda_available()``, asked on the worker) and the model layer can
+    move a model there (``with_inference``)."""
     out = [("cpu", "CPU")]
-    if hasattr(model, "with_inference") and cuda_available():
+    if cuda and hasattr(model, "with_inference"):
         out.append(("cuda", "CUDA GPU"))
     return out
 

@@ -376,7 +376,8 @@ class MainWindow(QMainWindow):
         if model is None:
             return
         dialog = SettingsDialog(self.session.settings, model.update_description()["parameters"],
-                                model.kind, self, devices(model))
+                                model.kind, self,
+                                devices(model, self.session.cuda_available()))
         if dialog.exec():
             self.session.apply_settings(dialog.result_settings())
             self.status("Settings saved.", 3000)
