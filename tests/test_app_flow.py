@@ -290,9 +290,9 @@ def test_changing_the_classifier_kind_converts_the_model(qtbot, window):
 
 
 def test_before_torch_is_imported_predictions_ignore_the_precision(qtbot, window, monkeypatch):
-    # The first seconds, before the worker has imported torch: a lower precision or a GPU
-    # chosen in the settings must not make the UI thread import torch (it would freeze for
-    # seconds); predictions run in float32 on the CPU until torch is ready.
+    # The first seconds, before the worker has imported torch: a model layer without
+    # ``with_inference`` predicts under torch autocast at a lower precision, which must not
+    # make the UI thread import torch (it would freeze for seconds); float32 until then.
     from emojisketch.app import session as session_module
 
     session = window.session
@@ -302,24 +302,73 @@ def test_before_torch_is_imported_predictions_ignore_the_precision(qtbot, window
     def no_torch(*args, **kwargs):
         raise AssertionError("torch used on the UI thread before the worker imported it")
 
+    class Hookless:  # the model, less its with_inference
+        def __init__(self, model):
+            self.model = model
+
+        def predict(self, drawing, top=5):
+            return self.model.predict(drawing, top=top)
+
     monkeypatch.setattr(session, "_autocast", no_torch)
-    monkeypatch.setattr(session.model, "with_inference", no_torch, raising=False)
-    session.settings.precision, session.settings.device = "bfloat16", "cuda"
-    assert not session.torch_ready()
+    monkeypatch.setattr(session, "model", Hookless(session.model))
+    session.settings.precision = "bfloat16"
+    assert not session.torch_ready() and not session.inference_ready()
     assert window.predict() == exact
     monkeypatch.setattr(session_module._Torch, "ready", True)
+    assert session.inference_ready()
     with pytest.raises(AssertionError, match="UI thread"):
-        window.predict()  # once ready, the settings apply (this test's stubs say so)
+        window.predict()  # once ready, autocast applies (this test's stub says so)
+
+
+def test_the_worker_moves_the_model_to_the_chosen_precision(qtbot, window, monkeypatch):
+    import threading
+
+    session = window.session
+    exact = predictions_for(qtbot, window, zigzag())
+    threads = []
+    real = session.model.with_inference
+
+    def spy(**kwargs):
+        threads.append(threading.current_thread())
+        return real(**kwargs)
+
+    monkeypatch.setattr(session.model, "with_inference", spy)
+    session.settings.precision = "bfloat16"
+    assert not session.inference_ready()
+    assert window.predict() == exact  # float32 on the CPU while the worker makes it
+    qtbot.waitUntil(session.inference_ready, timeout=30000)
+    assert threads and threading.main_thread() not in threads
+    lower = window.predict()
+    assert [label for label, _ in lower[:3]] == [label for label, _ in exact[:3]]
+    assert len(threads) == 1  # made once, then reused
+
+
+def test_a_device_that_cannot_be_set_up_falls_back_to_the_cpu_with_one_warning(qtbot, window):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    session = window.session
+    exact = predictions_for(qtbot, window, zigzag())
+    warnings = []
+    session.warning.connect(warnings.append)
+    session.settings.device = "cuda"
+    assert window.predict() == exact
+    qtbot.waitUntil(lambda: bool(warnings), timeout=30000)
+    assert session.settings.device == "cpu" and session.inference_ready()
+    assert "CUDA" in warnings[0]
+    assert window.predict() == exact
+    assert len(warnings) == 1
 
 
 @pytest.mark.parametrize("precision", ["float16", "bfloat16"])
 def test_lower_precision_inference_gives_the_same_ranking(qtbot, window, precision):
     session = window.session
-    qtbot.waitUntil(session.torch_ready, timeout=30000)  # the warm-up imported torch
     exact = predictions_for(qtbot, window, zigzag())
     session.settings.precision = precision
     warnings = []
     session.warning.connect(warnings.append)
+    window.predict()  # asks the worker for the model at that precision
+    qtbot.waitUntil(lambda: session.inference_ready() or bool(warnings), timeout=30000)
     lower = window.predict()
     assert [label for label, _ in lower[:3]] == [label for label, _ in exact[:3]]
     assert all(abs(p - q) < 0.02 for (_, p), (_, q) in zip(lower, exact))

@@ -20,10 +20,11 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from .. import catalog
-from ..ink import Drawing
+from ..ink import SIDE, Drawing
 from .settings import AppSettings
 from .worker import Job, Lane
 
@@ -73,6 +74,7 @@ class Session(QObject):
         self._replacing = 0  # reset/kind/import jobs queued: updates wait for the new model
         self._warned = 0  # store warnings already shown
         self._inference = (None, None)  # (model id, device, precision) -> model to predict with
+        self._preparing = None  # the key of the one the worker is making
 
     # ---- start and stop ------------------------------------------------------------------
 
@@ -119,7 +121,8 @@ class Session(QObject):
         model = self._inference_model()
         if model is None:
             return []
-        if model is not self.model or self.settings.precision == "float32" or not _Torch.ready:
+        if (model is not self.model or self.settings.precision == "float32" or not _Torch.ready
+                or hasattr(model, "with_inference")):
             return model.predict(drawing, top=top)
         try:
             with self._autocast():
@@ -131,20 +134,59 @@ class Session(QObject):
                               "predicting in float32.")
             return model.predict(drawing, top=top)
 
+    def inference_ready(self) -> bool:
+        """Whether predictions run at the device and precision the settings name (for a model
+        layer that can move, ``with_inference``: the worker prepares that model)."""
+        s, model = self.settings, self.model
+        if model is None or (s.device, s.precision) == ("cpu", "float32"):
+            return True
+        if not hasattr(model, "with_inference"):
+            return _Torch.ready
+        return self._inference[0] == (id(model), s.device, s.precision)
+
     def _inference_model(self):
-        """The model to predict with: moved to the chosen device and precision where the model
-        layer offers that (``with_inference``); else the model itself (CPU autocast)."""
+        """The model to predict with: the current one moved to the chosen device and precision
+        (``with_inference``) once the worker has made it, since moving it to a GPU can take
+        seconds; until then, or for a model layer without that hook, the model itself (float32
+        on the CPU; the hookless one under CPU autocast)."""
         model = self.model
-        hook = getattr(model, "with_inference", None)
         s = self.settings
-        if model is None or hook is None or (s.device == "cpu" and s.precision == "float32"):
-            return model
-        if not _Torch.ready:  # the first seconds: the compiled kernels, float32, until then
+        if model is None or not hasattr(model, "with_inference") or (
+                s.device == "cpu" and s.precision == "float32"):
             return model
         key = (id(model), s.device, s.precision)
-        if self._inference[0] != key:
-            self._inference = (key, hook(device=s.device, precision=s.precision))
-        return self._inference[1]
+        if self._inference[0] == key:
+            return self._inference[1]
+        self._prepare_inference(model, key)
+        return model
+
+    def _prepare_inference(self, model, key) -> None:
+        """Make the model to predict with on the worker; if it cannot be made, say so once and
+        go back to float32 on the CPU."""
+        if self._preparing == key:
+            return
+        self._preparing = key
+        _, device, precision = key
+
+        def run(report):
+            _torch_ready()
+            moved = model.with_inference(device=device, precision=precision)
+            moved.embed(np.zeros((1, SIDE, SIDE), np.float32))  # builds its layers there, once
+            return moved
+
+        def done(moved):
+            if self._preparing == key:
+                self._inference, self._preparing = (key, moved), None
+
+        def failed(message):
+            if self._preparing != key:
+                return
+            self._preparing = None
+            self.settings.device, self.settings.precision = "cpu", "float32"
+            self.warning.emit(f"Predicting in float32 on the CPU: {device} at {precision} could "
+                              f"not be set up ({message or 'cancelled'}).")
+
+        self._submit(Job("Preparing inference", run), done, failed)
 
     def torch_ready(self) -> bool:
         """Whether the worker has imported torch (seconds after start). Until then predictions
