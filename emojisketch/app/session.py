@@ -85,7 +85,6 @@ class Session(QObject):
         self.store = Store(self.home)
         self._show_warnings()
         kind, base_path, store = self.settings.kind, self.base_path, self.store
-        default_inference = (self.settings.device, self.settings.precision) == ("cpu", "float32")
 
         def load(report):
             from ..model import load_model
@@ -95,7 +94,7 @@ class Session(QObject):
                 model = load_model(base_path, kind=kind)
             elif model.kind != kind:
                 model = model.with_kind(kind)
-            if not (model.native and default_inference):
+            if not model.native:
                 _torch_ready()  # predicting needs torch: import it here, not on the UI thread
             return model
 
