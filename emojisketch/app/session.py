@@ -120,8 +120,10 @@ class Session(QObject):
         model = self._inference_model()
         if model is None:
             return []
-        if (model is not self.model or self.settings.precision == "float32" or not _Torch.ready
-                or hasattr(model, "with_inference")):
+        # A model that can move was made for the settings (or stands in until it is); one
+        # that cannot runs under CPU autocast, once torch is there.
+        if (hasattr(model, "with_inference") or self.settings.precision == "float32"
+                or not _Torch.ready):
             return model.predict(drawing, top=top)
         try:
             with self._autocast():
@@ -137,7 +139,7 @@ class Session(QObject):
         """Whether predictions run at the device and precision the settings name (for a model
         layer that can move, ``with_inference``: the worker prepares that model)."""
         s, model = self.settings, self.model
-        if model is None or (s.device, s.precision) == ("cpu", "float32"):
+        if model is None or self._default_inference():
             return True
         if not hasattr(model, "with_inference"):
             return _Torch.ready
@@ -148,16 +150,17 @@ class Session(QObject):
         (``with_inference``) once the worker has made it, since moving it to a GPU can take
         seconds; until then, or for a model layer without that hook, the model itself (float32
         on the CPU; the hookless one under CPU autocast)."""
-        model = self.model
-        s = self.settings
-        if model is None or not hasattr(model, "with_inference") or (
-                s.device == "cpu" and s.precision == "float32"):
+        model, s = self.model, self.settings
+        if model is None or not hasattr(model, "with_inference") or self._default_inference():
             return model
         key = (id(model), s.device, s.precision)
         if self._inference[0] == key:
             return self._inference[1]
         self._prepare_inference(model, key)
         return model
+
+    def _default_inference(self) -> bool:
+        return (self.settings.device, self.settings.precision) == ("cpu", "float32")
 
     def _prepare_inference(self, model, key) -> None:
         """Make the model to predict with on the worker; if it cannot be made, say so once and
@@ -456,15 +459,17 @@ class Session(QObject):
             self.export_progress.emit(payload)
 
 
-def _torch_ready() -> None:
+def _torch_ready():
     """Import torch (seconds, the first time) with one thread: in a GUI process two threads
     made torch a hundred times slower whenever anything else was busy. Every job that may
-    use torch calls this first; predicting with the compiled kernels needs no torch."""
+    use torch calls this first; predicting with the compiled kernels needs no torch. Returns
+    the module."""
     import torch
 
     if torch.get_num_threads() != 1:
         torch.set_num_threads(1)
     _Torch.ready = True
+    return torch
 
 
 def _warm_up(model) -> None:
@@ -473,9 +478,7 @@ def _warm_up(model) -> None:
     optimizer (~0.8 s), the first embedding."""
     catalog.entries()
     catalog.get("")
-    _torch_ready()
-    import torch
-
+    torch = _torch_ready()
     _Torch.cuda = bool(torch.cuda.is_available())
     from ..update import warm_up
 
