@@ -55,3 +55,23 @@ def test_the_render_check_counts_drawings_the_same_as_numpys(monkeypatch):
                                "rasterize": len(drawings)}
     monkeypatch.setattr(ink, "rasterize", lambda d: ink.rasterize_numpy(d) + 1e-3)
     assert check(drawings)["rasterize"] == 0
+
+
+def test_query_mirror_averages_a_drawing_with_its_mirror_image():
+    import numpy as np
+
+    from emojisketch.model import from_net
+
+    model = from_net(DrawingNet(NetConfig(channels=(4, 8, 12), expand=20, embed_dim=16,
+                                          n_classes=3, pooled=True)).eval())
+    wrapped = _script("query_mirror").mirror_averaged(type(model).embed)
+    rng = np.random.default_rng(0)
+    images = rng.random((3, 28, 28), dtype=np.float32)
+    plain, mirrored = model.embed(images), model.embed(images[:, :, ::-1].copy())
+    want = plain + mirrored
+    want /= np.linalg.norm(want, axis=1, keepdims=True)
+    got = wrapped(model, images)
+    assert np.allclose(got, want, atol=1e-6)
+    assert np.allclose(wrapped(model, images[:, :, ::-1].copy()), got, atol=1e-6)
+    symmetric = images + images[:, :, ::-1]  # its own mirror image: nothing to average
+    assert np.allclose(wrapped(model, symmetric), model.embed(symmetric), atol=1e-5)
