@@ -10,8 +10,8 @@ every epoch sees new pixels through the one ink pipeline:
   strokes resampled every few units so that straight lines bend, plus a little point noise.
 
 Images (Google's bitmaps, and this project's ``thin/`` renders once thickened) get a small
-random affine warp, a smooth elastic warp and a line-width change (grey dilation or erosion),
-batched in torch.
+random affine warp, a smooth elastic warp, a line-width change (grey dilation or erosion) and,
+if asked, a rubbed-out disc of ink (the image's dropped stroke), batched in torch.
 
 :func:`thicken_thin` turns a ``thin/`` render (1-pixel lines, drawn from the top-left corner of
 the 28x28 frame at 28/256 pixel a unit) into Google's look: cropped to the ink, placed so that
@@ -124,6 +124,8 @@ class ImageAug:
     p_width: float = 0.5  # chance to change the line width
     thicker: float = 0.6  # dilation blended in by up to this much
     thinner: float = 0.4  # erosion blended in by up to this much
+    p_erase: float = 0.0  # chance to rub out a disc of the ink (a dropped stroke's like)
+    erase_radius: tuple[float, float] = (2.5, 5.0)  # pixels, uniform
 
 
 def augment_images(images: torch.Tensor, gen: torch.Generator,
@@ -157,7 +159,25 @@ def augment_images(images: torch.Tensor, gen: torch.Generator,
     dilated = F.max_pool2d(out, 3, 1, 1)
     eroded = -F.max_pool2d(-out, 3, 1, 1)
     out = out + amount.clamp(min=0) * (dilated - out) + (-amount).clamp(min=0) * (eroded - out)
+    if aug.p_erase > 0:
+        out = _erase(out, gen, aug)
     return out.clamp(0.0, 1.0)
+
+
+def _erase(images: torch.Tensor, gen: torch.Generator, aug: ImageAug) -> torch.Tensor:
+    """A disc rubbed out of some images, centred on one of their inked pixels (chosen in
+    proportion to its ink), so that a part of the drawing goes as when a stroke is dropped."""
+    b, _, h, w = images.shape
+    ink = images.reshape(b, -1).float() + 1e-6  # a blank image still picks a pixel
+    centre = torch.multinomial(ink, 1, generator=gen)[:, 0]
+    cy, cx = (centre // w).float(), (centre % w).float()
+    lo, hi = aug.erase_radius
+    radius = lo + (hi - lo) * torch.rand(b, generator=gen)
+    yy = torch.arange(h, dtype=torch.float32).view(1, h, 1)
+    xx = torch.arange(w, dtype=torch.float32).view(1, 1, w)
+    inside = (yy - cy.view(b, 1, 1)) ** 2 + (xx - cx.view(b, 1, 1)) ** 2 <= radius.view(b, 1, 1) ** 2
+    chosen = (torch.rand(b, generator=gen) < aug.p_erase).view(b, 1, 1)
+    return images * (~(inside & chosen)).unsqueeze(1).to(images.dtype)
 
 
 # thin/ renders: frame units -> thin pixels, pixel centres at integer coordinates.

@@ -23,7 +23,11 @@ Distillation: with ``--teacher FILE``, or ``--teacher-epochs N`` (train a teache
 epochs first, in the same command), the teacher's softened answers join the loss; this
 "born again" second generation gave the shipped model its best few-shot figures.
 ``--mirror-tied`` trains a net that is mirror-invariant by construction
-(:mod:`emojisketch.net_mirror`), saved as an ordinary one.
+(:mod:`emojisketch.net_mirror`), saved as an ordinary one. Tried and kept as options, off by
+default (figures in models/README.md): ``--rotation`` (a self-supervised head that tells how
+far a share of the drawings was turned), ``--image-erase`` (a disc of ink rubbed out of
+image-only drawings), ``--mixup``, ``--supcon``. ``--test-every N`` measures the held-out
+split less often; the weights do not change.
 
 The saved net's features carry the pooled features beside the embedding (``NetConfig.pooled``,
 :meth:`emojisketch.net.DrawingNet.features`; ``--no-pooled`` leaves them out): at the end of
@@ -51,6 +55,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
+import torch.nn.functional as F
 
 from . import dataset, emojis, quickdraw
 from .augment import ImageAug, StrokeAug, augment_images, scaled
@@ -59,7 +64,8 @@ from .errors import DataFormatError, EmojisketchError
 from .net import DrawingNet, NetConfig
 from .net_mirror import MirrorNet
 from .training import (BothHeads, all_sum, base_accuracy, cosface_loss, distill_loss,
-                       quick_fewshot, recalibrate_bn, supcon_loss, with_pooled_features)
+                       quick_fewshot, recalibrate_bn, rotate_share, supcon_loss,
+                       with_pooled_features)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -94,6 +100,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "as .teacher.safetensors), then distil from it")
     p.add_argument("--distill", type=float, default=1.0, help="weight of the teacher's loss")
     p.add_argument("--distill-temp", type=float, default=4.0, help="softmax temperature")
+    p.add_argument("--rotation", type=float, default=0.0,
+                   help="weight of a self-supervised loss: a share of the drawings is turned "
+                        "by quarter turns and a head beside the net tells which (0: none)")
+    p.add_argument("--rotation-share", type=float, default=0.25,
+                   help="share of the drawings turned for --rotation (they train only it)")
+    p.add_argument("--image-erase", type=float, default=0.0,
+                   help="chance to rub out a disc of an image-only drawing's ink (as a dropped "
+                        "stroke does to strokes)")
+    p.add_argument("--test-every", type=int, default=1,
+                   help="measure the held-out split every N epochs (always after the last)")
     p.add_argument("--image-elastic", type=float, default=0.0,
                    help="pixels of smooth elastic warp for image-only drawings")
     p.add_argument("--channels", default="24,48,96", help="output channels of the 3 blocks")
@@ -188,7 +204,7 @@ def _batches(train: list, args, rng: np.random.Generator, steps: int, seed: tupl
     loader = torch.utils.data.DataLoader(data, batch_size=args.batch_size,
                                          num_workers=args.workers)
     gen = torch.Generator().manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
-    image_aug = ImageAug(elastic=args.image_elastic)
+    image_aug = ImageAug(elastic=args.image_elastic, p_erase=args.image_erase)
     for x, y, is_image in loader:
         if is_image.any():
             x[is_image] = augment_images(x[is_image], gen, image_aug)
@@ -238,6 +254,10 @@ def run(args: argparse.Namespace) -> int:
     if args.mirror_tied and any(w % 2 for w in _channels(args) + (args.expand,)):
         raise EmojisketchError("--mirror-tied pairs the channels: give --channels and --expand "
                                "even numbers")
+    if args.rotation > 0 and args.mixup > 0:
+        raise EmojisketchError("--rotation and --mixup do not go together")
+    if args.test_every < 1:
+        raise EmojisketchError("--test-every must be at least 1")
     rank, world = _ddp()
     before = torch.get_num_threads()  # given back: a caller in this process keeps its own
     torch.set_num_threads(_threads(args.threads, world))
@@ -318,10 +338,10 @@ def _one_run(args, data: _Data, rank: int, world: int, started: float, epochs: i
                        scale=args.scale)
     # channels-last (NHWC): oneDNN's faster layout on CPU, about 20% a step here (same maths).
     net = (MirrorNet if args.mirror_tied else DrawingNet)(config).to(memory_format=torch.channels_last)
-    model = BothHeads(net)
+    model = BothHeads(net, rotation=args.rotation > 0)
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model)
-    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     rng = np.random.default_rng(args.seed + 1000 * rank)
     steps = torch.tensor([len(_plan(train, args.epoch_cap, np.random.default_rng(0))) // args.batch_size])
     if world > 1:  # every process must take the same number of steps: the fewest any can
@@ -334,6 +354,7 @@ def _one_run(args, data: _Data, rank: int, world: int, started: float, epochs: i
     # bf16 on CPUs that have it: about 2.5x faster steps here (AVX-512 BF16), same accuracy.
     bf16 = args.precision == "bf16" or (args.precision == "auto"
                                         and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    turn_gen = torch.Generator().manual_seed(args.seed + 1000 * rank)
     history = []
     for epoch in range(epochs):
         t0 = time.time()
@@ -345,9 +366,15 @@ def _one_run(args, data: _Data, rank: int, world: int, started: float, epochs: i
                 lam = float(rng.beta(args.mixup, args.mixup))
                 partner = torch.from_numpy(rng.permutation(len(y)))
                 x = lam * x + (1 - lam) * x[partner]
+            upright = slice(None)
+            if args.rotation > 0:  # turned drawings teach only the rotation head
+                x, turns = rotate_share(x, args.rotation_share, turn_gen)
+                upright = turns == 0
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                emb, logits = model(x)
+                emb, logits, turn_logits = model(x)
             emb, logits = emb.float(), logits.float()
+            if args.rotation > 0:
+                x, y, emb, logits = x[upright], y[upright], emb[upright], logits[upright]
             loss = cosface_loss(logits, y, args.scale, args.margin)
             if lam < 1.0:
                 loss = lam * loss + (1 - lam) * cosface_loss(logits, y[partner], args.scale,
@@ -359,13 +386,16 @@ def _one_run(args, data: _Data, rank: int, world: int, started: float, epochs: i
                     soft = teacher(x).float()
                 loss = loss + args.distill * distill_loss(logits[:, : soft.shape[1]], soft,
                                                           args.distill_temp)
+            if turn_logits is not None:
+                loss = loss + args.rotation * F.cross_entropy(turn_logits.float(), turns)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             sums += [loss.item() * len(y), (logits.argmax(1) == y).sum().item(), len(y)]
             log.bar(epoch, epochs, step + 1, steps, sums[0] / sums[2], sums[1] / sums[2])
-        figures = base_accuracy(net, test_x, test_y, len(emoji_words), world)
+        tested = (epoch + 1) % args.test_every == 0 or epoch + 1 == epochs
+        figures = base_accuracy(net, test_x, test_y, len(emoji_words), world) if tested else {}
         history.append({"epoch": epoch + 1, "loss": round(sums[0] / sums[2], 4),
                         "train_acc": round(sums[1] / sums[2], 4),
                         **{k: round(v, 4) for k, v in figures.items()},

@@ -62,15 +62,35 @@ def distill_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, temperature
 
 
 class BothHeads(nn.Module):
-    """The net, answering embeddings and logits in one forward (what DDP must wrap)."""
+    """The net, answering embeddings and logits in one forward (what DDP must wrap), and with
+    ``rotation`` the logits of a 4-way head that tells how far a drawing was turned (0, 90,
+    180 or 270 degrees; :func:`rotate_share`), trained beside it and thrown away after."""
 
-    def __init__(self, net: DrawingNet):
+    def __init__(self, net: DrawingNet, rotation: bool = False):
         super().__init__()
         self.net = net
+        self.rotation = nn.Linear(net.config.embed_dim, 4) if rotation else None
 
     def forward(self, x):
         emb = self.net.embed(x)  # (B, D)
-        return emb, emb @ self.net.head_weights().T  # (B, n_classes)
+        logits = emb @ self.net.head_weights().T  # (B, n_classes)
+        if self.rotation is None:
+            return emb, logits, None
+        return emb, logits, self.rotation(emb * self.net.config.scale)
+
+
+def rotate_share(x: torch.Tensor, share: float, gen: torch.Generator):
+    """(x with about ``share`` of its drawings turned by 90, 180 or 270 degrees, the quarter
+    turns of each (B,)): the self-supervised task of Gidaris et al. (2019), which asks the
+    net for the shapes' orientation as well as their class."""
+    turns = torch.randint(1, 4, (len(x),), generator=gen)
+    turns = torch.where(torch.rand(len(x), generator=gen) < share, turns, torch.zeros_like(turns))
+    x = x.clone()
+    for k in (1, 2, 3):
+        pick = turns == k
+        if pick.any():
+            x[pick] = torch.rot90(x[pick], k, dims=(2, 3))
+    return x, turns
 
 
 # -- measuring --------------------------------------------------------------------------------

@@ -94,3 +94,33 @@ def test_thin_extent_reads_the_drawings_size():
     for image, d in zip(thin, strokes):
         true = np.concatenate([s.points for s in d.strokes]).max(axis=0)
         assert np.abs(augment.thin_extent(image) - true).max() < 20
+
+
+def test_erasing_rubs_out_one_disc_of_ink_in_the_chosen_share_of_images():
+    images = torch.zeros(200, 1, 28, 28)
+    images[:, :, 4:24, 14] = 1.0  # a vertical line
+    aug = augment.ImageAug(rotate=0, scale=0, shear=0, translate=0, elastic=0, p_width=0,
+                           p_erase=0.5)
+    out = augment.augment_images(images, torch.Generator().manual_seed(0), aug)
+    lost = (images - out).sum(dim=(1, 2, 3))
+    erased = lost > 0.5
+    assert 0.35 < erased.float().mean() < 0.65
+    # a disc of radius 2.5-5 px on a 1-px line takes 3 (at its end) to 11 of its 20 pixels
+    assert lost[erased].min() >= 2.5 and lost[erased].max() <= 11.5
+    assert torch.allclose(out[~erased], images[~erased], atol=1e-5)  # grid_sample's rounding
+    # without it, the same call draws the same random numbers as before the option existed
+    gen = torch.Generator().manual_seed(0)
+    augment.augment_images(images, gen, augment.ImageAug())
+    assert torch.equal(gen.get_state(), _state_after_plain_augment(images))
+
+
+def _state_after_plain_augment(images):
+    gen = torch.Generator().manual_seed(0)
+    b = images.shape[0]
+    for n in (b, b, b, 2 * b):  # angle, scale, shear, translation
+        torch.rand(n, generator=gen)
+    torch.randn(b, 2, 4, 4, generator=gen)  # the elastic field
+    for _ in range(3):  # which images change width, thicker or thinner, by how much
+        torch.rand(b, generator=gen)
+    torch.rand(b, generator=gen)  # the thinner amount
+    return gen.get_state()

@@ -263,3 +263,36 @@ def test_the_quick_fewshot_figure_ranks_the_features_the_classifiers_compare():
     net.embed = lambda x: torch.nn.functional.normalize(torch.ones(len(x), 4), dim=1)
     net.features = lambda x: torch.nn.functional.one_hot(x[:, 0, 0, 0].long(), 5).float()
     assert quick_fewshot(net, images, ways=5, shots=3, episodes=20) == 1.0
+
+
+def test_rotation_turns_a_share_of_drawings_by_quarter_turns_and_says_which():
+    from emojisketch.training import rotate_share
+    x = torch.rand(400, 1, 28, 28)
+    turned, turns = rotate_share(x, 0.25, torch.Generator().manual_seed(0))
+    assert 0.15 < (turns > 0).float().mean() < 0.35 and set(turns.tolist()) == {0, 1, 2, 3}
+    for i in range(len(x)):
+        assert torch.equal(turned[i], torch.rot90(x[i], int(turns[i]), dims=(1, 2)))
+
+
+def test_a_run_with_the_rotation_task_and_rubbed_out_ink_trains_and_tests_when_asked(tmp_path):
+    out = tmp_path / "rot.safetensors"
+    assert cli.main(["train-base", "--out", str(out), *TINY, "--epochs", "3", "--rotation", "1",
+                     "--image-erase", "0.5", "--test-every", "2"]) == 0
+    net, extra = load_net(out)
+    assert "--rotation 1" in extra["command"] and "--image-erase 0.5" in extra["command"]
+    tested = ["test_top1" in h for h in extra["history"]]
+    assert tested == [False, True, True]  # every second epoch, and always the last
+    # the rotation head is thrown away: the saved net is an ordinary one
+    assert not any("rotation" in k for k in net.state_dict())
+    assert cli.main(["train-base", "--out", str(tmp_path / "x.safetensors"), *TINY,
+                     "--rotation", "1", "--mixup", "0.4"]) != 0
+
+
+def test_testing_less_often_leaves_the_trained_weights_exactly_as_they_were(trained, tmp_path):
+    out = tmp_path / "sparse.safetensors"
+    assert cli.main(["train-base", "--out", str(out), *TINY, "--test-every", "3"]) == 0
+    every, sparse = load_net(trained), load_net(out)
+    assert [("test_top1" in h) for h in sparse[1]["history"]] == [False, False, True, True]
+    assert sparse[1]["figures"]["test_top1"] == every[1]["figures"]["test_top1"]
+    a, b = every[0].state_dict(), sparse[0].state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
