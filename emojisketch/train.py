@@ -366,14 +366,13 @@ def _one_run(args, data: _Data, rank: int, world: int, started: float, epochs: i
                 lam = float(rng.beta(args.mixup, args.mixup))
                 partner = torch.from_numpy(rng.permutation(len(y)))
                 x = lam * x + (1 - lam) * x[partner]
-            upright = slice(None)
-            if args.rotation > 0:  # turned drawings teach only the rotation head
+            if args.rotation > 0:
                 x, turns = rotate_share(x, args.rotation_share, turn_gen)
-                upright = turns == 0
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 emb, logits, turn_logits = model(x)
             emb, logits = emb.float(), logits.float()
-            if args.rotation > 0:
+            if turn_logits is not None:  # turned drawings teach only the rotation head
+                upright = turns == 0
                 x, y, emb, logits = x[upright], y[upright], emb[upright], logits[upright]
             loss = cosface_loss(logits, y, args.scale, args.margin)
             if lam < 1.0:
