@@ -75,3 +75,21 @@ def test_query_mirror_averages_a_drawing_with_its_mirror_image():
     assert np.allclose(wrapped(model, images[:, :, ::-1].copy()), got, atol=1e-6)
     symmetric = images + images[:, :, ::-1]  # its own mirror image: nothing to average
     assert np.allclose(wrapped(model, symmetric), model.embed(symmetric), atol=1e-5)
+
+
+def test_base_similarity_appends_a_unit_softened_resemblance_to_each_prototype():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    unit = lambda a: a / np.linalg.norm(a, axis=-1, keepdims=True)  # noqa: E731
+    protos, f = unit(rng.normal(size=(5, 8))), unit(rng.normal(size=(3, 8)))
+    mapped = _script("base_similarity").similarity_map(protos, temperature=10.0, weight=0.5)(f)
+    assert mapped.shape == (3, 13)
+    assert np.allclose(np.linalg.norm(mapped, axis=1), 1, atol=1e-6)
+    assert np.allclose(mapped[:, :8] * np.sqrt(1.25), f, atol=1e-6)  # the features, scaled
+    p = np.exp(10 * f @ protos.T)
+    s = unit(np.sqrt(p / p.sum(1, keepdims=True)))
+    assert np.allclose(mapped[:, 8:] * np.sqrt(1.25), 0.5 * s, atol=1e-6)
+    # a prototype's own map leans hardest towards itself
+    own = _script("base_similarity").similarity_map(protos, 10.0, 0.5)(protos)[:, 8:]
+    assert (own.argmax(1) == np.arange(5)).all()
