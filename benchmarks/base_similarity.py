@@ -10,9 +10,9 @@ against the same command without this wrapper (`emojisketch evaluate fewshot ...
 
 The features ``f`` (unit, from the net) become ``[f, w * s] / sqrt(1 + w^2)``, still unit,
 where ``s = normalize(sqrt(softmax(t * f . U^T)))`` and ``U`` are the k-NN's base emoji
-entries as unit vectors: a new word is taught, and asked, partly through its resemblance to
-the 215 emoji the net was trained to tell apart, which three drawings pin down better than
-the raw features. The base entries themselves go through the same map (at their radius). It
+entries as unit vectors (``model.unit_prototypes``): a new word is taught, and asked, partly
+through its resemblance to the 215 emoji the net was trained to tell apart, which three
+drawings pin down better than the raw features. The base entries themselves go through the same map (at their radius). It
 patches ``emojisketch.model.load_model`` and ``UpdatableModel.embed``; only a k-NN base model
 (not a personalized file) is supported.
 """
@@ -25,20 +25,18 @@ import sys
 import numpy as np
 
 
-def _unit(a: np.ndarray) -> np.ndarray:
-    return a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
-
-
 def similarity_map(protos: np.ndarray, temperature: float, weight: float):
     """``f`` (N, D) unit -> (N, D + len(protos)) unit: ``f`` beside its softened resemblance
     to each of ``protos`` (unit rows)."""
+    from emojisketch.net_weights import normalize_rows
+
     protos = np.asarray(protos, dtype=np.float64)
 
     def apply(f: np.ndarray) -> np.ndarray:
         f = np.asarray(f, dtype=np.float64)
         z = temperature * (f @ protos.T)
         p = np.exp(z - z.max(axis=1, keepdims=True))
-        s = _unit(np.sqrt(p / p.sum(axis=1, keepdims=True)))
+        s = normalize_rows(np.sqrt(p / p.sum(axis=1, keepdims=True)))
         return (np.concatenate([f, weight * s], axis=1) / np.sqrt(1 + weight**2)).astype(np.float32)
 
     return apply
@@ -57,10 +55,9 @@ def patch(temperature: float, weight: float) -> None:
         clf = base.classifier
         if not isinstance(clf, KNNClassifier) or clf.n_examples:
             raise SystemExit("base_similarity.py: only a k-NN base model, untaught")
-        entries = np.asarray(clf.embeddings[: clf.n_base], dtype=np.float64)
-        radius = np.linalg.norm(entries, axis=1, keepdims=True)
-        state["map"] = similarity_map(entries / radius, temperature, weight)
-        mapped = (state["map"](entries / radius) * radius).astype(np.float32)
+        protos = m.unit_prototypes(base.weights)  # the k-NN's base entries, before the radius
+        state["map"] = similarity_map(protos, temperature, weight)
+        mapped = state["map"](protos) * np.float32(clf.prototype_radius)
         return base.derive(KNNClassifier(mapped, clf.labels, clf.k, clf.n_base,
                                          clf.prototype_radius, clf.entries))
 
